@@ -1,0 +1,291 @@
+"""Typed use-case specs (``include/usecases/<name>/usecase.yaml``) and environment settings.
+
+Nothing here touches the file system or a remote service at import time: settings are read
+when :func:`settings` is called, specs when :func:`load_usecase` is called.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = PACKAGE_DIR.parents[1]
+DEFAULT_USECASES_DIR = PACKAGE_DIR.parent / "usecases"
+
+Profile = Literal["embedded", "production"]
+TaskType = Literal["binary_classification", "regression"]
+Severity = Literal["info", "warning", "critical"]
+
+
+class SpecError(ValueError):
+    """A use-case spec is missing or invalid; the message names the file and the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LabelSpec(_Strict):
+    column: str = Field(description="Target column in the curated label table.")
+    task: TaskType = Field(description="binary_classification or regression.")
+    positive_rule: str | None = Field(None, description="Human-readable definition of the label.")
+
+
+class SourceSpec(_Strict):
+    """A raw feed landed once per logical day into the append-only raw zone."""
+
+    name: str
+    kind: Literal["daily", "reference"] = "daily"
+    format: Literal["csv"] = "csv"
+    suite: str | None = Field(None, description="Expectation file under quality/ for this source.")
+    day_offset: int = Field(0, description="Day D's run lands the feed for D + day_offset.")
+
+
+class ScheduleSpec(_Strict):
+    etl: str = "0 2 * * *"
+    score: str = "30 3 * * *"
+    monitor: str = "0 5 * * *"
+    train: str = "0 4 * * 0"
+
+
+class FeaturesSpec(_Strict):
+    repo: str = Field("feature_repo", description="Feast repository folder inside the use-case folder.")
+    service: str = Field(description="Versioned Feast feature service used for training and scoring.")
+    tables: list[str] = Field(description="Feature tables the transform writes (one Feast source each).")
+    request_columns: list[str] = Field(
+        default_factory=list, description="Model inputs that arrive with the entity row (schedule data)."
+    )
+    categorical: list[str] = Field(default_factory=list, description="Model inputs that are categories.")
+    prediction_view: str = Field("predictions", description="Feature view serving precomputed scores online.")
+
+
+class CandidateSpec(_Strict):
+    name: str
+    family: Literal["xgboost", "sklearn_hgb", "sklearn_linear", "sklearn_rf", "dummy"]
+    params: dict[str, Any] = Field(default_factory=dict)
+    gpu: bool = Field(False, description="Dispatch to the GPU pod in the kubernetes profile.")
+
+
+class TrainingSpec(_Strict):
+    window_days: int = Field(28, ge=3, description="Days of labelled history used to train.")
+    holdout_days: int = Field(3, ge=1, description="Most recent days kept out of training for evaluation.")
+    candidates: list[CandidateSpec]
+    primary_metric: str = "roc_auc"
+    reference_sample_rows: int = Field(5000, ge=100)
+    seed: int = 42
+
+    @model_validator(mode="after")
+    def _window_holds_holdout(self) -> TrainingSpec:
+        if self.holdout_days >= self.window_days:
+            raise ValueError("holdout_days must be smaller than window_days")
+        return self
+
+
+class PromotionSpec(_Strict):
+    metric: str = "roc_auc"
+    higher_is_better: bool = True
+    floor: float = Field(description="Absolute value the challenger must reach.")
+    margin: float = Field(0.0, ge=0, description="Required improvement over the champion.")
+    confidence: float = Field(0.95, gt=0, lt=1)
+    bootstrap_rounds: int = Field(500, ge=50)
+    slices: list[str] = Field(default_factory=list)
+    slice_tolerance: float = Field(0.02, ge=0)
+    min_slice_rows: int = Field(200, ge=1)
+
+
+class DriftSpec(_Strict):
+    columns: list[str] = Field(default_factory=list, description="Columns to test; empty = all model inputs.")
+    drift_share: float = Field(0.5, gt=0, le=1, description="Share of drifted columns that means drift.")
+    min_rows: int = Field(500, ge=1)
+    performance_floor: float | None = None
+    persistence: int = Field(2, ge=1, description="Consecutive drifted checks before a trigger.")
+    cooldown_days: int = Field(3, ge=0)
+    weekly_retrain_budget: int = Field(2, ge=0)
+    reference_days: int = Field(7, ge=1, description="Recent days compared with the reference sample.")
+
+
+class AlertRoute(_Strict):
+    email: list[str] = Field(default_factory=list)
+    slack: bool = False
+
+
+class AlertsSpec(_Strict):
+    smtp_conn_id: str = "smtp_default"
+    slack_conn_id: str = "slack_default"
+    from_email: str = "glideslope@localhost"
+    routes: dict[Severity, AlertRoute] = Field(default_factory=dict)
+
+
+class GpuSpec(_Strict):
+    image: str = "glideslope:latest"
+    namespace: str = "ml"
+    gpus: int = 1
+    cpu: str = "4"
+    memory: str = "16Gi"
+    node_selector: dict[str, str] = Field(default_factory=lambda: {"nvidia.com/gpu.present": "true"})
+    tolerations: list[dict[str, str]] = Field(
+        default_factory=lambda: [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    )
+    startup_timeout_seconds: int = 600
+    schedule_timeout_seconds: int = 900
+
+
+class UseCase(_Strict):
+    """One use case: everything its five DAGs need, declared in usecase.yaml."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    description: str
+    owner: str = "ml-platform"
+    entity_key: str
+    event_timestamp: str = "event_timestamp"
+    label: LabelSpec
+    start_date: date = Field(description="First logical day the feed can deliver.")
+    end_date: date | None = Field(None, description="Last logical day the feed can deliver (replays).")
+    schedule: ScheduleSpec = ScheduleSpec()
+    feed: str = Field(description="Module in the use-case folder with land_day(spec, ds, lake).")
+    transform: str = Field(description="Module in the use-case folder with the Spark transform.")
+    sources: list[SourceSpec]
+    feature_suites: dict[str, str] = Field(default_factory=dict, description="table -> expectation file")
+    features: FeaturesSpec
+    training: TrainingSpec
+    promotion: PromotionSpec
+    drift: DriftSpec = DriftSpec()
+    alerts: AlertsSpec = AlertsSpec()
+    gpu: GpuSpec = GpuSpec()
+    folder: Path = Field(Path("."), exclude=True, description="Set by the loader.")
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_sources(cls, v: list[SourceSpec]) -> list[SourceSpec]:
+        names = [s.name for s in v]
+        if len(names) != len(set(names)):
+            raise ValueError(f"duplicate source names: {names}")
+        return v
+
+    @property
+    def registered_model(self) -> str:
+        return self.name
+
+    def dag_id(self, stage: str) -> str:
+        return f"{self.name}__{stage}"
+
+    def source(self, name: str) -> SourceSpec:
+        for s in self.sources:
+            if s.name == name:
+                return s
+        raise KeyError(f"use case {self.name!r} has no source {name!r}")
+
+
+def usecases_dir() -> Path:
+    return Path(os.environ.get("GLIDESLOPE_USECASES_DIR", DEFAULT_USECASES_DIR))
+
+
+def list_usecases(root: Path | None = None) -> list[str]:
+    """Names of every folder under the use-case root that holds a usecase.yaml."""
+    root = root or usecases_dir()
+    return sorted(p.parent.name for p in root.glob("*/usecase.yaml"))
+
+
+def _format_errors(path: Path, err: ValidationError) -> str:
+    lines = [f"{path}: invalid use-case spec"]
+    for e in err.errors():
+        field = ".".join(str(x) for x in e["loc"]) or "<root>"
+        lines.append(f"  field {field!r}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def parse_usecase(path: Path) -> UseCase:
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise SpecError(f"{path}: use-case spec not found") from None
+    except yaml.YAMLError as e:
+        raise SpecError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise SpecError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    try:
+        spec = UseCase.model_validate({**raw, "folder": path.parent})
+    except ValidationError as e:
+        raise SpecError(_format_errors(path, e)) from None
+    if spec.name != path.parent.name:
+        raise SpecError(f"{path}: field 'name' is {spec.name!r} but the folder is {path.parent.name!r}")
+    return spec
+
+
+@lru_cache(maxsize=32)
+def _cached(path: str, mtime: float) -> UseCase:
+    return parse_usecase(Path(path))
+
+
+def load_usecase(name: str, root: Path | None = None) -> UseCase:
+    path = (root or usecases_dir()) / name / "usecase.yaml"
+    if not path.exists():
+        known = ", ".join(list_usecases(root)) or "none"
+        raise SpecError(f"{path}: use-case spec not found (known use cases: {known})")
+    return _cached(str(path), path.stat().st_mtime)
+
+
+class Settings(BaseModel):
+    """Where things live, from ``GLIDESLOPE_*`` variables. Secrets never come from here."""
+
+    model_config = ConfigDict(frozen=True)
+
+    profile: Profile
+    home: Path = Field(description="Local state folder (embedded profile: everything lives here).")
+    lake_root: str = Field(description="Root of the lake: a local path or an s3:// URI.")
+    mlflow_tracking_uri: str
+    mlflow_artifact_root: str
+    feast_registry: str
+    feast_online_store: str = Field(description="sqlite file path, or redis connection string.")
+    feast_online_type: Literal["sqlite", "redis"]
+    spark_conn_id: str = "spark_default"
+    s3_endpoint_url: str | None = None
+    airflow_base_url: str = "http://127.0.0.1:8080"
+    mlflow_ui_url: str = "http://127.0.0.1:5000"
+    training_backend: Literal["local", "kubernetes"] = "local"
+
+
+def settings(env: dict[str, str] | None = None) -> Settings:
+    """Read settings from the environment (or ``env``); profile defaults fill the gaps."""
+    env = dict(os.environ if env is None else env)
+    profile = env.get("GLIDESLOPE_PROFILE", "embedded")
+    if profile not in ("embedded", "production"):
+        raise SpecError(f"GLIDESLOPE_PROFILE={profile!r}: expected 'embedded' or 'production'")
+    home = Path(env.get("GLIDESLOPE_HOME", str(PROJECT_ROOT / ".glideslope"))).resolve()
+    if profile == "embedded":
+        defaults = {
+            "lake_root": str(home / "lake"),
+            "mlflow_tracking_uri": f"sqlite:///{home / 'mlflow' / 'mlflow.db'}",
+            "mlflow_artifact_root": str(home / "mlflow" / "artifacts"),
+            "feast_registry": str(home / "feast" / "registry.db"),
+            "feast_online_store": str(home / "feast" / "online_store.db"),
+            "feast_online_type": "sqlite",
+        }
+    else:
+        defaults = {
+            "lake_root": "s3://glideslope/lake",
+            "mlflow_tracking_uri": "http://mlflow:5000",
+            "mlflow_artifact_root": "s3://glideslope/mlflow",
+            "feast_registry": "s3://glideslope/feast/registry.db",
+            "feast_online_store": "redis:6379,db=1",
+            "feast_online_type": "redis",
+        }
+    values: dict[str, Any] = {"profile": profile, "home": home}
+    for key, default in defaults.items():
+        values[key] = env.get(f"GLIDESLOPE_{key.upper()}", default)
+    for key in ("spark_conn_id", "s3_endpoint_url", "airflow_base_url", "mlflow_ui_url", "training_backend"):
+        if f"GLIDESLOPE_{key.upper()}" in env:
+            values[key] = env[f"GLIDESLOPE_{key.upper()}"]
+    # MLflow's own variable wins over ours so standard MLflow tooling agrees with the pipeline.
+    if "MLFLOW_TRACKING_URI" in env:
+        values["mlflow_tracking_uri"] = env["MLFLOW_TRACKING_URI"]
+    if "MLFLOW_S3_ENDPOINT_URL" in env and "s3_endpoint_url" not in values:
+        values["s3_endpoint_url"] = env["MLFLOW_S3_ENDPOINT_URL"]
+    return Settings(**values)
