@@ -1,0 +1,48 @@
+"""``glideslope`` command line: one entry point for people, ``make`` and the GPU training pod.
+
+Each sub-command lives with the code it drives and is imported only when it runs, so
+``glideslope --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    # name: (module:function taking argv and returning an exit code, one-line help)
+    "demo": ("glideslope.demo:main", "Run the whole loop on replayed real days (embedded profile)."),
+    "up": ("glideslope.stack:up", "Start Airflow (API server + UI, scheduler, DAG processor, triggerer)."),
+    "down": ("glideslope.stack:down", "Stop the Airflow started by 'up'."),
+    "status": ("glideslope.stack:status", "Show whether Airflow is running and where."),
+    "airflow-env": ("glideslope.stack:print_env", "Print the Airflow environment as shell exports."),
+    "mlflow-ui": ("glideslope.stack:mlflow_ui", "Serve the MLflow UI on the embedded tracking store."),
+    "etl": ("glideslope.etl.pipeline:cli", "Land, validate and transform days outside Airflow."),
+    "train": ("glideslope.training.cli:main", "Train candidates for a use case (also the GPU pod entry point)."),
+    "rollback": ("glideslope.registry.cli:rollback", "Move 'champion' back to the previous champion."),
+    "ack": ("glideslope.drift.cli:acknowledge", "Acknowledge an escalation and resume automatic retraining."),
+}
+
+
+def _usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = ["usage: glideslope <command> [options]", "", "commands:"]
+    lines += [f"  {name.ljust(width)}  {help_}" for name, (_, help_) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"glideslope: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module, func = COMMANDS[name][0].split(":")
+    return int(getattr(importlib.import_module(module), func)(rest) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
