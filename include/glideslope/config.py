@@ -152,7 +152,9 @@ class UseCase(_Strict):
     feed: str = Field(description="Module in the use-case folder with land_day(spec, ds, lake).")
     transform: str = Field(description="Module in the use-case folder with the Spark transform.")
     sources: list[SourceSpec]
-    feature_suites: dict[str, str] = Field(default_factory=dict, description="table -> expectation file")
+    output_suites: dict[str, str] = Field(
+        default_factory=dict, description="zone/table written by the transform -> expectation file"
+    )
     features: FeaturesSpec
     training: TrainingSpec
     promotion: PromotionSpec

@@ -4,7 +4,8 @@ Layout under ``<lake_root>/<usecase>/``::
 
     raw/<source>/ds=YYYY-MM-DD/<source>.csv      append-only landing zone (never rewritten)
     reference/<name>.csv                          slowly changing reference data
-    quarantine/<source>/ds=YYYY-MM-DD/...         raw files that failed validation, with _reason.json
+    quarantine/<source>/ds=YYYY-MM-DD/...         files that failed validation, with _reason.json
+    _staging/ds=YYYY-MM-DD/<zone>/<table>/...      transform outputs waiting for their quality gate
     curated/<table>/ds=YYYY-MM-DD/data.parquet     cleaned tables (labels)
     features/<table>/ds=YYYY-MM-DD/data.parquet    feature tables read by Feast
     predictions/ds=YYYY-MM-DD/data.parquet         precomputed scores
@@ -98,6 +99,17 @@ class Lake:
 
     def predictions(self, ds: str | None = None) -> str:
         return self._partitioned(f"{self.base}/predictions", ds)
+
+    def staging(self, ds: str, output: str) -> str:
+        """Where the transform leaves ``output`` ("zone/table") of day ``ds`` until it is validated."""
+        return f"{self.base}/_staging/ds={ds}/{output}/data.parquet"
+
+    def output(self, ds: str, output: str) -> str:
+        """Published path of a transform output "curated/<table>" or "features/<table>"."""
+        zone, table = output.split("/", 1)
+        if zone not in ("curated", "features"):
+            raise ValueError(f"unknown output zone {zone!r} in {output!r}")
+        return f"{self.base}/{zone}/{table}/ds={ds}/data.parquet"
 
     def report_dir(self, kind: str, ds: str) -> str:
         return f"{self.base}/reports/{kind}/ds={ds}"

@@ -8,6 +8,7 @@ Production deployments set the same variables in docker-compose / Helm instead.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -19,9 +20,35 @@ def java_home() -> str | None:
     return str(Path(java).resolve().parents[1]) if java else None
 
 
-def embedded_airflow_env(cfg: Settings | None = None, port: int = 8080) -> dict[str, str]:
-    """Variables for Airflow on one machine: SQLite metadata, LocalExecutor, loopback only."""
+DEFAULT_AIRFLOW_PORT = 8080
+DEFAULT_SMTP_PORT = 8025
+DEFAULT_WEBHOOK_PORT = 8099
+
+
+def _env_port(name: str, default: int) -> int:
+    raw = os.environ.get(name, "")
+    try:
+        return int(raw) if raw else default
+    except ValueError:
+        raise ValueError(f"{name}={raw!r}: expected a TCP port number") from None
+
+
+def airflow_port() -> int:
+    """The API server / UI port: ``GLIDESLOPE_AIRFLOW_PORT``, else 8080."""
+    return _env_port("GLIDESLOPE_AIRFLOW_PORT", DEFAULT_AIRFLOW_PORT)
+
+
+def embedded_airflow_env(cfg: Settings | None = None, port: int | None = None) -> dict[str, str]:
+    """Variables for Airflow on one machine: SQLite metadata, LocalExecutor, loopback only.
+
+    The ``smtp_default`` and ``slack_default`` connections point at the local mail sink and
+    webhook receiver (ports ``GLIDESLOPE_SMTP_PORT`` / ``GLIDESLOPE_WEBHOOK_PORT``), so alerts
+    of the embedded profile never leave the machine.
+    """
     cfg = cfg or settings()
+    port = airflow_port() if port is None else port
+    smtp_port = _env_port("GLIDESLOPE_SMTP_PORT", DEFAULT_SMTP_PORT)
+    webhook_port = _env_port("GLIDESLOPE_WEBHOOK_PORT", DEFAULT_WEBHOOK_PORT)
     home = cfg.home / "airflow"
     url = f"http://127.0.0.1:{port}"
     env = {
@@ -45,7 +72,101 @@ def embedded_airflow_env(cfg: Settings | None = None, port: int = 8080) -> dict[
         "GX_ANALYTICS_ENABLED": "false",
         "SPARK_LOCAL_IP": "127.0.0.1",
         "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({"conn_type": "spark", "host": "local[2]"}),
+        "GLIDESLOPE_SMTP_PORT": str(smtp_port),
+        "GLIDESLOPE_WEBHOOK_PORT": str(webhook_port),
+        # The local sink speaks plain SMTP: with SSL or STARTTLS on (the hook's defaults) every
+        # mail fails with WRONG_VERSION_NUMBER / "STARTTLS extension not supported".
+        "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps({
+            "conn_type": "smtp", "host": "127.0.0.1", "port": smtp_port,
+            "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "glideslope@localhost",
+                      "timeout": 10, "retry_limit": 1},
+        }),
+        # A full http URL in the password is used as the webhook URL verbatim.
+        "AIRFLOW_CONN_SLACK_DEFAULT": json.dumps({
+            "conn_type": "slackwebhook", "password": f"http://127.0.0.1:{webhook_port}/services/glideslope",
+        }),
     }
+    jh = java_home()
+    if jh:
+        env["JAVA_HOME"] = jh
+    return env
+
+
+FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
+
+
+def glideslope_env(cfg: Settings) -> dict[str, str]:
+    """``GLIDESLOPE_*`` (and the MLflow/S3 variables their clients read) that reproduce ``cfg``."""
+    env = {
+        "GLIDESLOPE_PROFILE": cfg.profile,
+        "GLIDESLOPE_HOME": str(cfg.home),
+        "GLIDESLOPE_LAKE_ROOT": cfg.lake_root,
+        "GLIDESLOPE_MLFLOW_TRACKING_URI": cfg.mlflow_tracking_uri,
+        "GLIDESLOPE_MLFLOW_ARTIFACT_ROOT": cfg.mlflow_artifact_root,
+        "GLIDESLOPE_FEAST_REGISTRY": cfg.feast_registry,
+        "GLIDESLOPE_FEAST_ONLINE_STORE": cfg.feast_online_store,
+        "GLIDESLOPE_FEAST_ONLINE_TYPE": cfg.feast_online_type,
+        "GLIDESLOPE_SPARK_CONN_ID": cfg.spark_conn_id,
+        "GLIDESLOPE_AIRFLOW_BASE_URL": cfg.airflow_base_url,
+        "GLIDESLOPE_MLFLOW_UI_URL": cfg.mlflow_ui_url,
+        "GLIDESLOPE_TRAINING_BACKEND": cfg.training_backend,
+        "MLFLOW_TRACKING_URI": cfg.mlflow_tracking_uri,
+        "GX_ANALYTICS_ENABLED": "false",
+    }
+    if cfg.s3_endpoint_url:
+        # Each S3 client reads its own variable: MLflow's artifact repo, boto3/s3fs, and ours.
+        env["GLIDESLOPE_S3_ENDPOINT_URL"] = cfg.s3_endpoint_url
+        env["MLFLOW_S3_ENDPOINT_URL"] = cfg.s3_endpoint_url
+        env["AWS_ENDPOINT_URL_S3"] = cfg.s3_endpoint_url
+    return env
+
+
+def production_airflow_env(
+    cfg: Settings | None = None,
+    *,
+    database_url: str,
+    broker_url: str,
+    execution_api_url: str,
+    fernet_key: str,
+    jwt_secret: str,
+    spark_master: str | None = None,
+    result_backend: str | None = None,
+    worker_concurrency: int = 4,
+) -> dict[str, str]:
+    """Variables for distributed Airflow: PostgreSQL metadata, CeleryExecutor on a Redis broker.
+
+    ``docker-compose.yaml`` sets the same keys (its static test checks it), Helm values set
+    them for Kubernetes, and the services tests start real components with them on loopback.
+    ``database_url`` is a SQLAlchemy URL (``postgresql+psycopg2://...``); the Celery result
+    backend defaults to the same database. ``execution_api_url`` is the API server's root as
+    workers reach it (``http://airflow-apiserver:8080`` in compose). The Fernet key and the JWT
+    secret are passed in, never defaulted: every component must share the same values.
+    """
+    cfg = cfg or settings()
+    if not fernet_key or not jwt_secret:
+        raise ValueError("production Airflow needs a Fernet key and a JWT secret shared by every component")
+    env = glideslope_env(cfg)
+    env.update({
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__CORE__AUTH_MANAGER": FAB_AUTH_MANAGER,
+        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+        "AIRFLOW__CORE__FERNET_KEY": fernet_key,
+        "AIRFLOW__API_AUTH__JWT_SECRET": jwt_secret,
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{execution_api_url.rstrip('/')}/execution/",
+        "AIRFLOW__API__BASE_URL": cfg.airflow_base_url,
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database_url,
+        "AIRFLOW__CELERY__BROKER_URL": broker_url,
+        "AIRFLOW__CELERY__RESULT_BACKEND": result_backend or f"db+{database_url}",
+        "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(worker_concurrency),
+        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
+    })
+    if spark_master:
+        host, _, port = spark_master.rpartition(":")
+        conn = {"conn_type": "spark", "host": host, "port": int(port), "extra": {"deploy-mode": "client"}}
+        env[f"AIRFLOW_CONN_{cfg.spark_conn_id.upper()}"] = json.dumps(conn)
     jh = java_home()
     if jh:
         env["JAVA_HOME"] = jh

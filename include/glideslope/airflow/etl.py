@@ -1,0 +1,128 @@
+"""Builds ``<uc>__etl``: land day D -> gate raw -> Spark transform -> gate outputs -> publish."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pendulum
+
+from glideslope.airflow.dagkit import DS_TEMPLATE, dag_kwargs, ds_param, resolve_ds
+from glideslope.assets import features_asset
+from glideslope.config import PROJECT_ROOT, UseCase, settings
+
+DOC = """\
+# {uc.name} — nightly ETL
+
+{uc.description}
+
+**What it does, for logical day D** (nightly at `{uc.schedule.etl}`, backfillable over the feed's
+days {uc.start_date} … {uc.end_date}):
+
+1. `land_raw_day` — the feed's files for D land in the append-only raw zone
+   (`raw/<source>/ds=D/`); a day that already landed is left untouched.
+2. `validate_raw_day` — Great Expectations checks schema, types, nulls, ranges and keys
+   (suites in `include/usecases/{uc.name}/quality/`).
+3. `transform_with_spark` — `spark-submit spark_jobs/transform.py` builds the label table and
+   the feature tables (trailing windows use only days ≤ D) into a staging area.
+4. `validate_and_publish` — the outputs are checked, then published atomically to
+   `curated/<table>/ds=D/` and `features/<table>/ds=D/`, and the Asset `{uc.name}.features` is
+   updated, which schedules `{uc.name}__features`.
+
+**Inputs**: the feed (module `{uc.feed}.py`). **Outputs**: one Parquet file per table and day.
+
+**On failure**: a file that fails a gate is moved to `quarantine/` with `_reason.json` (nothing is
+deleted), the task fails with the file, column, rule and bad-row count, a `quarantine` alert goes
+out, and nothing downstream runs; the previous good partitions stay readable. A rerun of D gives
+byte-identical outputs.
+"""
+
+
+def _quarantine_alert(uc: UseCase, ds: str, err: Exception, context: Any) -> None:
+    from glideslope.airflow.notifications import send_alert
+    from glideslope.alerts import Alert
+
+    quarantined = getattr(err, "quarantined", [])
+    send_alert(uc, Alert(
+        usecase=uc.name, ds=ds, kind="quarantine", severity="warning",
+        title=f"{uc.name} {ds}: data quarantined, ETL stopped",
+        body=str(err), facts={"quarantined": quarantined},
+    ), context)
+
+
+def _spark_conf() -> dict[str, str]:
+    conf = {"spark.pyspark.python": sys.executable}
+    if settings().profile == "embedded":  # one machine: keep the driver on loopback
+        conf |= {"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1"}
+    return conf
+
+
+def build_etl_dag(uc: UseCase) -> Any:
+    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+    from airflow.sdk import DAG, Metadata, task
+    from airflow.sdk.exceptions import AirflowFailException
+
+    name = uc.name
+    end = uc.end_date
+    with DAG(**dag_kwargs(
+        uc, "etl", DOC,
+        schedule=uc.schedule.etl,
+        catchup=True,
+        end_date=pendulum.datetime(end.year, end.month, end.day, tz="UTC") if end else None,
+        params={"ds": ds_param()},
+    )) as dag:
+
+        @task(task_id="land_raw_day")
+        def land_raw_day(**context: Any) -> list[dict]:
+            from glideslope.config import load_usecase
+            from glideslope.data.landing import land_day
+
+            return land_day(load_usecase(name), resolve_ds(context))
+
+        @task(task_id="validate_raw_day")
+        def validate_raw_day(**context: Any) -> dict:
+            from glideslope.config import load_usecase
+            from glideslope.etl.pipeline import validate_raw
+            from glideslope.quality import DataQualityError
+
+            spec, ds = load_usecase(name), resolve_ds(context)
+            try:
+                return validate_raw(spec, ds)
+            except DataQualityError as e:
+                _quarantine_alert(spec, ds, e, context)
+                raise AirflowFailException(str(e)) from e  # bad data: retrying cannot help
+
+        bindir = Path(sys.executable).parent
+        transform = SparkSubmitOperator(
+            task_id="transform_with_spark",
+            application=str(PROJECT_ROOT / "spark_jobs" / "transform.py"),
+            application_args=["--usecase", name, "--ds", DS_TEMPLATE],
+            conn_id=settings().spark_conn_id,
+            name=f"{name}-etl",
+            spark_binary=str(bindir / "spark-submit"),
+            driver_memory="1g",
+            conf=_spark_conf(),
+            env_vars={"PYSPARK_PYTHON": sys.executable},
+            verbose=False,
+        )
+
+        features = features_asset(name)
+
+        @task(task_id="validate_and_publish", outlets=[features])
+        def validate_and_publish(**context: Any):  # type: ignore[no-untyped-def]
+            from glideslope.config import load_usecase
+            from glideslope.etl.pipeline import validate_and_publish as publish
+            from glideslope.quality import DataQualityError
+
+            spec, ds = load_usecase(name), resolve_ds(context)
+            try:
+                result = publish(spec, ds)
+            except DataQualityError as e:
+                _quarantine_alert(spec, ds, e, context)
+                raise AirflowFailException(str(e)) from e
+            yield Metadata(features, extra={"ds": ds, "outputs": {k: v["rows"] for k, v in result["outputs"].items()}})
+            return result
+
+        land_raw_day() >> validate_raw_day() >> transform >> validate_and_publish()
+    return dag

@@ -1,0 +1,113 @@
+"""Suite files: a compact, declarative description of a table, turned into GX expectations.
+
+A suite file (``include/usecases/<uc>/quality/<name>.yaml``)::
+
+    rows: {min: 100, max: 5000}          # row count range
+    columns:
+      carrier: {type: str, not_null: true, regex: "^[A-Z0-9]{2}$"}
+      distance: {type: int, not_null: true, min: 1, max: 6000}
+      tailnum: {type: str}               # declared, nullable
+    unique: [[year, month, day, carrier, flight, origin, dest, sched_dep_time]]
+    mean: {wx_temp_mean: {min: -20, max: 110}}
+
+Raw CSV is validated as text (``type`` is a regex on the text, so a wrong type is counted row by
+row), typed data (Parquet) by value. Every declared column must exist.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from glideslope.config import SpecError, UseCase
+
+ColumnType = Literal["int", "float", "str", "timestamp", "bool"]
+
+TYPE_PATTERNS: dict[str, str] = {
+    "int": r"^-?\d+$",
+    "float": r"^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$",
+    "timestamp": r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$",
+    "bool": r"^(true|false|True|False|0|1)$",
+}
+
+
+class ColumnRule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: ColumnType = "str"
+    not_null: bool = False
+    min: float | None = None
+    max: float | None = None
+    regex: str | None = None
+    values: list[Any] | None = Field(None, description="Allowed values (a closed set).")
+
+
+class Range(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    min: float | None = None
+    max: float | None = None
+
+
+class Suite(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = ""
+    path: Path = Path(".")
+    rows: Range = Range()
+    columns: dict[str, ColumnRule]
+    unique: list[list[str]] = Field(default_factory=list)
+    mean: dict[str, Range] = Field(default_factory=dict)
+
+
+def load_suite(uc: UseCase, filename: str) -> Suite:
+    path = uc.folder / "quality" / filename
+    try:
+        raw = yaml.safe_load(path.read_text())
+        return Suite.model_validate({**raw, "name": path.stem, "path": path})
+    except FileNotFoundError:
+        raise SpecError(f"{path}: expectation suite not found") from None
+    except ValidationError as e:
+        fields = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
+        raise SpecError(f"{path}: invalid suite ({fields})") from None
+
+
+def text_expectations(suite: Suite) -> list[Any]:
+    """Expectations on the raw text of a CSV: schema, types (as regexes) and nulls."""
+    import great_expectations.expectations as gxe
+
+    out: list[Any] = [gxe.ExpectTableRowCountToBeBetween(min_value=suite.rows.min, max_value=suite.rows.max)]
+    for col, rule in suite.columns.items():
+        out.append(gxe.ExpectColumnToExist(column=col))
+        if rule.not_null:
+            out.append(gxe.ExpectColumnValuesToNotBeNull(column=col))
+        pattern = rule.regex or TYPE_PATTERNS.get(rule.type)
+        if pattern:
+            out.append(gxe.ExpectColumnValuesToMatchRegex(column=col, regex=pattern))
+    return out
+
+
+def value_expectations(suite: Suite, typed: bool) -> list[Any]:
+    """Expectations on typed values: ranges, closed sets, keys, means (and nulls/schema when typed)."""
+    import great_expectations.expectations as gxe
+
+    out: list[Any] = []
+    if typed:
+        out.append(gxe.ExpectTableRowCountToBeBetween(min_value=suite.rows.min, max_value=suite.rows.max))
+    for col, rule in suite.columns.items():
+        if typed:
+            out.append(gxe.ExpectColumnToExist(column=col))
+            if rule.not_null:
+                out.append(gxe.ExpectColumnValuesToNotBeNull(column=col))
+        if rule.min is not None or rule.max is not None:
+            out.append(gxe.ExpectColumnValuesToBeBetween(column=col, min_value=rule.min, max_value=rule.max))
+        if rule.values is not None:
+            out.append(gxe.ExpectColumnValuesToBeInSet(column=col, value_set=rule.values))
+    for cols in suite.unique:
+        if len(cols) == 1:
+            out.append(gxe.ExpectColumnValuesToBeUnique(column=cols[0]))
+        else:
+            out.append(gxe.ExpectCompoundColumnsToBeUnique(column_list=cols))
+    for col, rng in suite.mean.items():
+        out.append(gxe.ExpectColumnMeanToBeBetween(column=col, min_value=rng.min, max_value=rng.max))
+    return out
