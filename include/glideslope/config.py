@@ -35,6 +35,8 @@ class _Strict(BaseModel):
 class LabelSpec(_Strict):
     column: str = Field(description="Target column in the curated label table.")
     task: TaskType = Field(description="binary_classification or regression.")
+    table: str = Field("labels", description="Curated table with one labelled event per row "
+                       "(curated/<table>/ds=D holds the events of day D and their outcomes).")
     positive_rule: str | None = Field(None, description="Human-readable definition of the label.")
 
 
@@ -64,6 +66,12 @@ class FeaturesSpec(_Strict):
     )
     categorical: list[str] = Field(default_factory=list, description="Model inputs that are categories.")
     prediction_view: str = Field("predictions", description="Feature view serving precomputed scores online.")
+
+
+class ScoringSpec(_Strict):
+    table: str = Field("to_score", description="Curated table of the entities scored on night D "
+                       "(curated/<table>/ds=D, e.g. tomorrow's schedule).")
+    chunk_rows: int = Field(50_000, ge=100, description="Rows scored per chunk (bounds the memory used).")
 
 
 class CandidateSpec(_Strict):
@@ -158,6 +166,7 @@ class UseCase(_Strict):
     features: FeaturesSpec
     training: TrainingSpec
     promotion: PromotionSpec
+    scoring: ScoringSpec = ScoringSpec()
     drift: DriftSpec = DriftSpec()
     alerts: AlertsSpec = AlertsSpec()
     gpu: GpuSpec = GpuSpec()
@@ -252,6 +261,9 @@ class Settings(BaseModel):
     airflow_base_url: str = "http://127.0.0.1:8080"
     mlflow_ui_url: str = "http://127.0.0.1:5000"
     training_backend: Literal["local", "kubernetes"] = "local"
+    image: str | None = Field(
+        None, description="Project image for Kubernetes pods; overrides a use case's gpu.image when set."
+    )
 
 
 def settings(env: dict[str, str] | None = None) -> Settings:
@@ -282,7 +294,8 @@ def settings(env: dict[str, str] | None = None) -> Settings:
     values: dict[str, Any] = {"profile": profile, "home": home}
     for key, default in defaults.items():
         values[key] = env.get(f"GLIDESLOPE_{key.upper()}", default)
-    for key in ("spark_conn_id", "s3_endpoint_url", "airflow_base_url", "mlflow_ui_url", "training_backend"):
+    for key in ("spark_conn_id", "s3_endpoint_url", "airflow_base_url", "mlflow_ui_url", "training_backend",
+                "image"):
         if f"GLIDESLOPE_{key.upper()}" in env:
             values[key] = env[f"GLIDESLOPE_{key.upper()}"]
     # MLflow's own variable wins over ours so standard MLflow tooling agrees with the pipeline.

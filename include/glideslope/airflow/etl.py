@@ -40,15 +40,20 @@ byte-identical outputs.
 
 
 def _quarantine_alert(uc: UseCase, ds: str, err: Exception, context: Any) -> None:
+    import logging
+
     from glideslope.airflow.notifications import send_alert
     from glideslope.alerts import Alert
 
     quarantined = getattr(err, "quarantined", [])
-    send_alert(uc, Alert(
-        usecase=uc.name, ds=ds, kind="quarantine", severity="warning",
-        title=f"{uc.name} {ds}: data quarantined, ETL stopped",
-        body=str(err), facts={"quarantined": quarantined},
-    ), context)
+    try:
+        send_alert(uc, Alert(
+            usecase=uc.name, ds=ds, kind="quarantine", severity="warning",
+            title=f"{uc.name} {ds}: data quarantined, ETL stopped",
+            body=str(err), facts={"quarantined": quarantined},
+        ), context)
+    except Exception:  # a broken alert channel must not hide the data-quality failure itself
+        logging.getLogger(__name__).exception("could not send the quarantine alert for %s %s", uc.name, ds)
 
 
 def _spark_conf() -> dict[str, str]:

@@ -27,10 +27,10 @@ from glideslope.config import SpecError, UseCase
 ColumnType = Literal["int", "float", "str", "timestamp", "bool"]
 
 TYPE_PATTERNS: dict[str, str] = {
-    "int": r"^-?\d+$",
-    "float": r"^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$",
-    "timestamp": r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$",
-    "bool": r"^(true|false|True|False|0|1)$",
+    "int": r"^-?[0-9]+$",
+    "float": r"^-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$",
+    "timestamp": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?(?:Z|[+-][0-9]{2}:?[0-9]{2})?$",
+    "bool": r"^(?:true|false|True|False|0|1)$",
 }
 
 

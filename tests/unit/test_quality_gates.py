@@ -1,0 +1,132 @@
+"""Bad raw input is refused with an error a person can act on, and nothing is lost."""
+
+from __future__ import annotations
+
+import pytest
+
+from glideslope.config import load_usecase
+from glideslope.data.landing import RawZoneConflict, land_day
+from glideslope.etl.pipeline import validate_raw
+from glideslope.lake import Lake
+from glideslope.quality import DataQualityError
+
+pytestmark = pytest.mark.unit
+
+DS = "2013-03-05"
+
+
+@pytest.fixture()
+def landed(tmp_path):
+    uc = load_usecase("flight_delay")
+    lake = Lake(root=str(tmp_path / "lake"), usecase=uc.name)
+    land_day(uc, DS, lake)
+    return uc, lake
+
+
+def _rewrite(lake: Lake, source: str, fn) -> bytes:
+    path = lake.raw(source, DS)
+    with open(path, "rb") as f:
+        data = fn(f.read())
+    with open(path, "wb") as f:
+        f.write(data)
+    return data
+
+
+def _assert_quarantined(lake: Lake, source: str, data: bytes) -> None:
+    qfile = f"{lake.quarantine(source, DS)}/{source}.csv"
+    assert not lake.exists(lake.raw(source, DS)), "a bad file must leave the raw zone"
+    with open(qfile, "rb") as f:
+        assert f.read() == data, "quarantine keeps the file byte for byte"
+    reason = lake.read_json(f"{lake.quarantine(source, DS)}/_reason.json")
+    assert reason["moved_from"] == lake.raw(source, DS) and not reason["success"]
+
+
+def test_good_day_passes(landed):
+    uc, lake = landed
+    out = validate_raw(uc, DS, lake)
+    assert {f["file"].rsplit("/", 1)[1] for f in out["files"]} == {"flights.csv", "schedule.csv", "weather.csv"}
+    assert all(f["rows"] > 0 and f["expectations"] > 20 for f in out["files"] if "weather" not in f["file"])
+
+
+def test_missing_column_names_file_and_column(landed):
+    uc, lake = landed
+
+    def drop_distance(data: bytes) -> bytes:
+        lines = data.decode().splitlines()
+        idx = lines[0].split(",").index("distance")
+        return ("\n".join(",".join(c for i, c in enumerate(line.split(",")) if i != idx) for line in lines)
+                + "\n").encode()
+
+    bad = _rewrite(lake, "flights", drop_distance)
+    with pytest.raises(DataQualityError) as exc:
+        validate_raw(uc, DS, lake)
+    msg = str(exc.value)
+    assert "raw/flights/ds=2013-03-05/flights.csv" in msg
+    assert "column 'distance' rule to_exist" in msg
+    _assert_quarantined(lake, "flights", bad)
+    assert lake.exists(lake.raw("weather", DS)), "files that passed stay in the raw zone"
+
+
+def test_wrong_type_counts_bad_rows(landed):
+    uc, lake = landed
+
+    def corrupt(data: bytes) -> bytes:
+        lines = data.decode().splitlines()
+        idx = lines[0].split(",").index("distance")
+        for n in (1, 2, 3):
+            cells = lines[n].split(",")
+            cells[idx] = "far"
+            lines[n] = ",".join(cells)
+        return ("\n".join(lines) + "\n").encode()
+
+    bad = _rewrite(lake, "flights", corrupt)
+    with pytest.raises(DataQualityError) as exc:
+        validate_raw(uc, DS, lake)
+    failure = next(f for r in exc.value.reports for f in r.failures if f.column == "distance")
+    assert failure.bad_rows == 3 and "regex" in failure.rule and "far" in failure.examples
+    _assert_quarantined(lake, "flights", bad)
+
+
+def test_empty_file(landed):
+    uc, lake = landed
+    bad = _rewrite(lake, "weather", lambda _: b"")
+    with pytest.raises(DataQualityError, match=r"weather\.csv: table rule file is not empty"):
+        validate_raw(uc, DS, lake)
+    _assert_quarantined(lake, "weather", bad)
+
+
+def test_truncated_csv(landed):
+    uc, lake = landed
+    # Cut a few fields into a row, as a dropped connection would.
+    bad = _rewrite(lake, "schedule", lambda d: d[: d.index(b"\n", len(d) // 2) + 20])
+    with pytest.raises(DataQualityError) as exc:
+        validate_raw(uc, DS, lake)
+    rules = [f.rule for r in exc.value.reports for f in r.failures]
+    assert any("truncated" in r for r in rules)
+    assert any("14 fields like the header" in r for r in rules)
+    _assert_quarantined(lake, "schedule", bad)
+
+
+def test_out_of_range_value(landed):
+    uc, lake = landed
+
+    def hot(data: bytes) -> bytes:
+        lines = data.decode().splitlines()
+        idx = lines[0].split(",").index("temp")
+        cells = lines[5].split(",")
+        cells[idx] = "451"
+        lines[5] = ",".join(cells)
+        return ("\n".join(lines) + "\n").encode()
+
+    _rewrite(lake, "weather", hot)
+    with pytest.raises(DataQualityError) as exc:
+        validate_raw(uc, DS, lake)
+    failure = next(f for r in exc.value.reports for f in r.failures if f.column == "temp")
+    assert failure.bad_rows == 1 and "between" in failure.rule and 451.0 in failure.examples
+
+
+def test_raw_zone_is_append_only(landed):
+    uc, lake = landed
+    _rewrite(lake, "flights", lambda d: d.replace(b"EWR", b"JFK", 1))
+    with pytest.raises(RawZoneConflict, match="append-only"):
+        land_day(uc, DS, lake)
