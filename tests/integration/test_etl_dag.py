@@ -95,19 +95,20 @@ def test_rerun_gives_byte_identical_partitions(two_days, etl_dag, lake):
     assert _digest(lake, DAY2) == before
 
 
-def test_bad_raw_file_is_quarantined_and_stops_the_run(two_days, etl_dag, lake):
-    from glideslope.data.landing import land_day
+def test_bad_raw_file_is_quarantined_and_stops_the_run(two_days, etl_dag, lake, monkeypatch):
+    from glideslope.usecase_modules import load_module
 
-    uc = load_usecase("flight_delay")
-    land_day(uc, BAD_DAY, lake)
-    raw = Path(lake.raw("weather", BAD_DAY))
-    bad = raw.read_bytes().replace(b",10,2013-06-12T", b",ten,2013-06-12T", 5)
-    raw.write_bytes(bad)
+    # The provider delivers a weather file where five visibility readings are text.
+    feed = load_module(load_usecase("flight_delay"), "feed")
+    good = feed.deliveries(BAD_DAY)
+    bad = good["weather"].replace(b",10,2013-06-12T", b",ten,2013-06-12T", 5)
+    monkeypatch.setattr(feed, "deliveries", lambda ds: {**good, "weather": bad} if ds == BAD_DAY else good)
     published_before = _digest(lake, DAY2)
 
     dr = _run(etl_dag, BAD_DAY)
     states = _states(dr)
     assert dr.state == "failed"
+    assert states["land_raw_day"] == "success"
     assert states["validate_raw_day"] == "failed"
     assert states["transform_with_spark"] == "upstream_failed"
     assert states["validate_and_publish"] == "upstream_failed"
