@@ -20,8 +20,8 @@ os.environ.setdefault("GLIDESLOPE_PROFILE", "embedded")
 
 from glideslope.runtime import embedded_airflow_env  # noqa: E402
 
-for _k, _v in embedded_airflow_env().items():
-    os.environ.setdefault(_k, _v)
+# Forced, not defaulted: an AIRFLOW_HOME or connection left in the shell must not leak into tests.
+os.environ.update(embedded_airflow_env())
 
 
 @pytest.fixture(scope="session")

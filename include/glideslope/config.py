@@ -117,6 +117,21 @@ class DriftSpec(_Strict):
     cooldown_days: int = Field(3, ge=0)
     weekly_retrain_budget: int = Field(2, ge=0)
     reference_days: int = Field(7, ge=1, description="Recent days compared with the reference sample.")
+    num_method: str | None = Field(None, description="Evidently stat test for numerical columns (e.g. "
+                                   "'wasserstein'); None lets Evidently choose by sample size.")
+    num_threshold: float | None = Field(None, gt=0, description="Drift threshold of num_method.")
+    cat_method: str | None = Field(None, description="Evidently stat test for categorical columns (e.g. "
+                                   "'jensenshannon'); None lets Evidently choose by sample size.")
+    cat_threshold: float | None = Field(None, gt=0, description="Drift threshold of cat_method.")
+
+    @model_validator(mode="after")
+    def _threshold_needs_method(self) -> DriftSpec:
+        # A p-value threshold and a distance threshold read in opposite directions, and Evidently's
+        # automatic choice flips between them with the sample size: a threshold means nothing alone.
+        for kind in ("num", "cat"):
+            if getattr(self, f"{kind}_threshold") is not None and getattr(self, f"{kind}_method") is None:
+                raise ValueError(f"drift.{kind}_threshold needs drift.{kind}_method (the test it applies to)")
+        return self
 
 
 class AlertRoute(_Strict):

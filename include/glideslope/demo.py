@@ -197,10 +197,10 @@ class Demo:
             last = lake.read_parquet(lake.predictions(days[-1]))
             table.add_row("predictions", f"{len(days)} nights, last {days[-1]}: {len(last):,} flights "
                                          f"→ {lake.predictions(days[-1])}")
-        mails = sorted((self.cfg.home / "outbox" / "mail").glob("*.eml"))
-        hooks = sorted((self.cfg.home / "outbox" / "slack").glob("*.json"))
-        table.add_row("alerts sent", f"{len(mails)} e-mails in {self.cfg.home / 'outbox' / 'mail'}, "
-                                     f"{len(hooks)} Slack messages in {self.cfg.home / 'outbox' / 'slack'}")
+        mails = sorted((self.cfg.home / "alerts" / "mail").glob("*.eml"))
+        hooks = sorted((self.cfg.home / "alerts" / "slack").glob("*.json"))
+        table.add_row("alerts sent", f"{len(mails)} e-mails in {self.cfg.home / 'alerts' / 'mail'}, "
+                                     f"{len(hooks)} Slack messages in {self.cfg.home / 'alerts' / 'slack'}")
         table.add_row("lake", lake.base)
         table.add_row("Airflow UI", "make up  → http://127.0.0.1:8080 (the demo's runs are listed)")
         table.add_row("MLflow UI", "make mlflow-ui → http://127.0.0.1:5000")
@@ -248,8 +248,14 @@ def main(argv: list[str] | None = None) -> int:
     if cfg.profile != "embedded":
         console.print("[red]The demo runs on the embedded profile (GLIDESLOPE_PROFILE=embedded).[/red]")
         return 2
+    from glideslope.stack import read_state
+
+    if read_state(cfg):
+        console.print("[red]Airflow (make up) is running on this home: stop it with `make down`, run the demo, "
+                      "then `make up` again to browse the demo's runs.[/red]")
+        return 2
     if not args.keep:
-        for sub in ("lake", "mlflow", "feast", "outbox", "demo"):
+        for sub in ("lake", "mlflow", "feast", "alerts", "demo"):
             shutil.rmtree(cfg.home / sub, ignore_errors=True)
         shutil.rmtree(cfg.home / "airflow", ignore_errors=True)
     console.rule(f"[bold]Glideslope demo[/bold] — {args.usecase}, home {cfg.home}")
@@ -257,9 +263,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from glideslope.sinks import start_sinks, stop_sinks
 
-    sinks = start_sinks(cfg.home / "outbox")
+    sinks = start_sinks(cfg.home / "alerts")
     console.print(f"Local SMTP sink on 127.0.0.1:{os.environ['GLIDESLOPE_SMTP_PORT']}, webhook receiver on "
-                  f"127.0.0.1:{os.environ['GLIDESLOPE_WEBHOOK_PORT']}: alerts land in {cfg.home / 'outbox'}")
+                  f"127.0.0.1:{os.environ['GLIDESLOPE_WEBHOOK_PORT']}: alerts land in {cfg.home / 'alerts'}")
     demo = Demo(args, console)
     try:
         demo.backfill()

@@ -113,11 +113,14 @@ def glideslope_env(cfg: Settings) -> dict[str, str]:
         "MLFLOW_TRACKING_URI": cfg.mlflow_tracking_uri,
         "GX_ANALYTICS_ENABLED": "false",
     }
+    if cfg.image:
+        env["GLIDESLOPE_IMAGE"] = cfg.image
     if cfg.s3_endpoint_url:
         # Each S3 client reads its own variable: MLflow's artifact repo, boto3/s3fs, and ours.
         env["GLIDESLOPE_S3_ENDPOINT_URL"] = cfg.s3_endpoint_url
         env["MLFLOW_S3_ENDPOINT_URL"] = cfg.s3_endpoint_url
         env["AWS_ENDPOINT_URL_S3"] = cfg.s3_endpoint_url
+        env["FEAST_S3_ENDPOINT_URL"] = cfg.s3_endpoint_url  # Feast's S3 registry store
     return env
 
 
@@ -171,3 +174,30 @@ def production_airflow_env(
     if jh:
         env["JAVA_HOME"] = jh
     return env
+
+
+def spark_s3a_conf(cfg: Settings | None = None) -> dict[str, str]:
+    """Spark settings for a lake on S3: ``s3://`` paths through Hadoop's S3A connector.
+
+    The connector (hadoop-aws + the AWS SDK v2 bundle) is not in the pyspark wheel; the image
+    adds both jars to ``pyspark/jars``. Credentials are not set here: S3A's default chain reads
+    ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` (compose) or the pod's IAM role (Kubernetes).
+    Empty when the lake is local.
+    """
+    cfg = cfg or settings()
+    if not cfg.lake_root.startswith(("s3://", "s3a://")):
+        return {}
+    conf = {
+        # The lake writes s3:// URIs; Spark maps that scheme to S3A (s3a:// works too).
+        "spark.hadoop.fs.s3.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
+        # hadoop-aws 3.5 defaults to the "analytics" input stream, which needs one more jar.
+        "spark.hadoop.fs.s3a.input.stream.type": "classic",
+    }
+    if cfg.s3_endpoint_url:  # MinIO or another S3-compatible store
+        conf |= {
+            "spark.hadoop.fs.s3a.endpoint": cfg.s3_endpoint_url,
+            "spark.hadoop.fs.s3a.endpoint.region": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+            "spark.hadoop.fs.s3a.path.style.access": "true",
+            "spark.hadoop.fs.s3a.connection.ssl.enabled": str(cfg.s3_endpoint_url.startswith("https")).lower(),
+        }
+    return conf

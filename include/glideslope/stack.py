@@ -2,12 +2,14 @@
 
 ``up`` runs ``airflow db migrate`` and then ``airflow standalone`` in the background: the API
 server with the UI, the scheduler (LocalExecutor, parallelism 4), the DAG processor and the
-triggerer, bound to 127.0.0.1, on the project's ``dags/`` and ``plugins/``. It also serves the
-MLflow UI on the embedded tracking store. The environment is :func:`glideslope.runtime.embedded_airflow_env`,
-the same one ``make demo`` uses, so runs made by the demo are listed in the UI.
+triggerer, bound to 127.0.0.1, on the project's ``dags/`` and ``plugins/``. Beside it, the MLflow
+UI on the embedded tracking store and the local SMTP sink / webhook receiver the ``smtp_default``
+and ``slack_default`` connections point at. The environment is
+:func:`glideslope.runtime.embedded_airflow_env`, the one ``make demo`` uses, so the demo's runs
+are listed in the UI.
 
-The processes are started in a session of their own and their ids are kept in
-``$GLIDESLOPE_HOME/airflow/stack.json``; ``down`` stops every process of those sessions.
+Each process tree runs in a session of its own; the leaders are recorded in
+``$GLIDESLOPE_HOME/airflow/stack.json`` and ``down`` stops every process of those sessions.
 Nothing here imports Airflow: the components run as ``airflow`` sub-processes.
 """
 
@@ -85,6 +87,10 @@ class Service:
                 found.update({p.pid: p for p in leader.children(recursive=True)})
             except psutil.NoSuchProcess:
                 pass
+        elif psutil.pid_exists(self.pid):
+            # Linux never hands out a pid still used as a session id, so the pid now belongs to
+            # someone else and none of our session is left; its sid is not ours to scan for.
+            return []
         for proc in psutil.process_iter():
             try:
                 if os.getsid(proc.pid) == self.pid:
@@ -131,6 +137,11 @@ def _venv_bin(name: str) -> str:
     return str(Path(sys.executable).with_name(name))
 
 
+def _with_venv_on_path(path: str) -> str:
+    venv_bin = str(Path(sys.executable).parent)
+    return venv_bin + (os.pathsep + path if path else "")
+
+
 def _connections_in_db(db: Path, conn_ids: Iterable[str]) -> set[str]:
     if not db.exists():
         return set()
@@ -154,6 +165,7 @@ def airflow_env(cfg: Settings, port: int, extra: dict[str, str] | None = None) -
     """
     embedded = embedded_airflow_env(cfg, port)
     env = {**os.environ, **embedded, **(extra or {})}
+    env["PATH"] = _with_venv_on_path(env.get("PATH", ""))  # standalone runs `airflow` from PATH
     defaults = {k for k in embedded if k.startswith("AIRFLOW_CONN_")}
     for key in defaults:
         if key in os.environ and not (extra and key in extra):
@@ -375,7 +387,8 @@ def mlflow_server_argv(cfg: Settings, port: int) -> list[str]:
 def mlflow_env(cfg: Settings) -> dict[str, str]:
     # The job runner (GenAI jobs, trace roll-ups) adds seven huey processes the model registry
     # UI does not need.
-    return {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    return {**os.environ, "PATH": _with_venv_on_path(os.environ.get("PATH", "")),
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
 
 def _mlflow_port(cfg: Settings, override: int | None) -> int:
@@ -396,14 +409,30 @@ def start_mlflow(cfg: Settings, port: int) -> Service:
     return service
 
 
-def stop_mlflow(cfg: Settings) -> list[int]:
-    service = read_state(cfg).get("mlflow")
+def stop_named(cfg: Settings, name: str) -> list[int]:
+    """Stop a helper service (``mlflow``, ``alerts``) recorded in the state file."""
+    service = read_state(cfg).get(name)
     if service is None:
         return []
-    # uvicorn stops on SIGTERM; the `mlflow server` parent waits for it.
+    # uvicorn and the sinks stop on SIGTERM / SIGINT; the whole tree is signalled, then escalated.
     pids = stop_service(service, timeout=20.0, first=signal.SIGTERM, leader_only=False)
-    _forget(cfg, "mlflow")
+    _forget(cfg, name)
     return pids
+
+
+def stop_mlflow(cfg: Settings) -> list[int]:
+    return stop_named(cfg, "mlflow")
+
+
+def _wait_ports(service: Service, ports: Iterable[int], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if service.process() is None:
+            return False
+        if not any(port_is_free(p) for p in ports):
+            return True
+        time.sleep(0.5)
+    return False
 
 
 def wait_mlflow(service: Service, timeout: float = 120.0) -> bool:
@@ -421,6 +450,24 @@ def wait_mlflow(service: Service, timeout: float = 120.0) -> bool:
     return False
 
 
+def sink_ports(env: dict[str, str]) -> tuple[int, int]:
+    return int(env["GLIDESLOPE_SMTP_PORT"]), int(env["GLIDESLOPE_WEBHOOK_PORT"])
+
+
+def start_sinks(cfg: Settings, env: dict[str, str]) -> Service | None:
+    """The local SMTP sink and webhook receiver the ``smtp_default`` / ``slack_default`` connections
+    point at, writing what they receive under ``$GLIDESLOPE_HOME/alerts``. ``None`` when something
+    already listens on those ports (the demo's own sinks, say): alerts then go there."""
+    ports = sink_ports(env)
+    if not all(port_is_free(p) for p in ports):
+        return None
+    folder = cfg.home / "alerts"
+    service, _ = _spawn("alerts", [sys.executable, "-m", "glideslope.sinks", "--folder", str(folder)], env,
+                        folder / "sinks.log", f"smtp://127.0.0.1:{ports[0]} http://127.0.0.1:{ports[1]}")
+    _record(cfg, service)
+    return service
+
+
 # ---------------------------------------------------------------------------------------------
 # commands
 
@@ -429,7 +476,7 @@ def _embedded_or_explain(cfg: Settings, command: str) -> bool:
     if cfg.profile == "embedded":
         return True
     print(f"glideslope {command}: GLIDESLOPE_PROFILE={cfg.profile}; the production profile runs with "
-          "docker-compose or the Helm chart, `{command}` drives the embedded profile only.", file=sys.stderr)
+          f"docker-compose or the Helm chart, `{command}` drives the embedded profile only.", file=sys.stderr)
     return False
 
 
@@ -438,12 +485,21 @@ def _port_arg(parser: argparse.ArgumentParser) -> None:
                         help="API server / UI port (default: $GLIDESLOPE_AIRFLOW_PORT or 8080)")
 
 
+def _running(cfg: Settings, name: str) -> Service | None:
+    service = read_state(cfg).get(name)
+    return service if service and service.process() is not None else None
+
+
 def up(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="glideslope up", description="Start Airflow (and the MLflow UI).")
+    parser = argparse.ArgumentParser(
+        prog="glideslope up",
+        description="Start Airflow (API server + UI, scheduler, DAG processor, triggerer), the MLflow UI "
+                    "and the local alert sinks, in the background, on the embedded profile.")
     _port_arg(parser)
     parser.add_argument("--no-mlflow", action="store_true", help="don't start the MLflow UI")
     parser.add_argument("--mlflow-port", type=int, default=None,
                         help="MLflow UI port (default: the port of $GLIDESLOPE_MLFLOW_UI_URL or 5000)")
+    parser.add_argument("--no-alerts", action="store_true", help="don't start the local SMTP sink / webhook receiver")
     parser.add_argument("--foreground", action="store_true", help="stay attached; Ctrl-C stops everything")
     parser.add_argument("--timeout", type=float, default=READY_TIMEOUT_S, help="seconds to wait for health")
     args = parser.parse_args(argv)
@@ -451,40 +507,51 @@ def up(argv: list[str]) -> int:
     if not _embedded_or_explain(cfg, "up"):
         return 2
     port = args.port or airflow_port()
-    existing = read_state(cfg).get("airflow")
-    if existing and existing.process() is not None:
+    existing = _running(cfg, "airflow")
+    if existing:
         print(f"Airflow already runs at {existing.url} (pid {existing.pid}). Stop it with: make down")
         return 0
 
-    mlflow: Service | None = None
-    print(f"Starting Airflow on {f'http://127.0.0.1:{port}'} (home {airflow_home(cfg)}) ...", flush=True)
+    env = airflow_env(cfg, port)
+    started_here: list[str] = []
+    print(f"Starting Airflow on http://127.0.0.1:{port} (home {cfg.home}) ...", flush=True)
+    t0 = time.monotonic()
     try:
-        if not args.no_mlflow:
-            running = read_state(cfg).get("mlflow")
-            mlflow = running if running and running.process() else start_mlflow(
-                cfg, _mlflow_port(cfg, args.mlflow_port))
-        started = time.monotonic()
+        mlflow = None if args.no_mlflow else _running(cfg, "mlflow")
+        if not args.no_mlflow and mlflow is None:
+            mlflow = start_mlflow(cfg, _mlflow_port(cfg, args.mlflow_port))
+            started_here.append("mlflow")
+        sinks = None if args.no_alerts else _running(cfg, "alerts")
+        if not args.no_alerts and sinks is None:
+            sinks = start_sinks(cfg, env)
+            if sinks is not None:
+                started_here.append("alerts")
         af = start_airflow(cfg, port, timeout=args.timeout)
-    except StackError as e:
-        if mlflow is not None:
-            stop_mlflow(cfg)
+    except (StackError, KeyboardInterrupt) as e:
+        for name in started_here:
+            stop_named(cfg, name)
+        if isinstance(e, KeyboardInterrupt):
+            return 130
         print(f"glideslope up: {e}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        if mlflow is not None:
-            stop_mlflow(cfg)
-        return 130
     mlflow_ok = mlflow is not None and wait_mlflow(mlflow)
+    sinks_ok = sinks is not None and _wait_ports(sinks, sink_ports(env), 30.0)
 
-    print(f"\nAirflow is up after {time.monotonic() - started:.0f} s: {af.url}")
+    print(f"\nAirflow is up after {time.monotonic() - t0:.0f} s: {af.url}")
     if af.password:
         print(f"  user:      {ADMIN_USER}\n  password:  {af.password}")
-        print(f"             (from {password_file(airflow_env(cfg, port))})")
+        print(f"             (from {password_file(env)})")
     else:
         print("  login:     none needed (all users are admins)")
     if mlflow is not None:
-        state = "" if mlflow_ok else f"  (not answering yet; see {mlflow.log})"
-        print(f"  MLflow UI: {mlflow.url}{state}")
+        print(f"  MLflow UI: {mlflow.url}" + ("" if mlflow_ok else f"  (not answering yet; see {mlflow.log})"))
+    if sinks is not None:
+        where = Path(sinks.log).parent
+        print(f"  alerts:    {sinks.url} -> {where}/mail, {where}/slack"
+              + ("" if sinks_ok else f"  (not listening yet; see {sinks.log})"))
+    elif not args.no_alerts:
+        smtp, hook = sink_ports(env)
+        print(f"  alerts:    ports {smtp}/{hook} already in use; alerts go to whatever listens there")
     print(f"  logs:      {af.service.log}")
     print("  DAGs start paused: switch one on in the UI, or trigger it.")
     if not args.foreground:
@@ -509,11 +576,9 @@ def down(argv: list[str]) -> int:
         print(f"Nothing to stop (no {state_file(cfg)}).")
         return 0
     rc = 0
-    for name, stop in (("airflow", stop_airflow), ("mlflow", stop_mlflow)):
-        if name not in services:
-            continue
+    for name in sorted(services, key=lambda n: n != "airflow"):  # Airflow first: its tasks may use the others
         try:
-            pids = stop(cfg)
+            pids = stop_airflow(cfg) if name == "airflow" else stop_named(cfg, name)
         except StackError as e:
             print(f"glideslope down: {e}", file=sys.stderr)
             rc = 1

@@ -1,14 +1,16 @@
 """Engines of the production profile, each started here on 127.0.0.1 and stopped at teardown.
 
-Every engine is a session fixture so one start serves every test that needs it:
+Every engine is a package-scoped fixture: one start serves every test of this folder that needs
+it, and it is stopped when the folder's last test is done (not at the end of ``make test``):
 
 * ``postgres``: the machine's PostgreSQL server; each run creates fresh databases and drops them.
 * ``redis_url``: a ``redis-server`` of our own on a free port (the machine's server is left alone).
 * ``s3``: moto in server mode, the S3 API over HTTP, with the ``glideslope`` bucket.
-* ``spark_master``: a standalone Spark master + worker started from the pyspark package.
+* ``spark_cluster``: a standalone Spark master + worker started from the pyspark package.
 * ``mlflow_server``: ``mlflow server`` on a PostgreSQL backend store with S3 artifacts.
-* ``airflow``: Airflow on PostgreSQL with the CeleryExecutor and a Redis broker: API server,
-  scheduler, DAG processor and a Celery worker, as in docker-compose.yaml.
+* ``etl_run``: Airflow on PostgreSQL with the CeleryExecutor and a Redis broker (API server,
+  scheduler, DAG processor, Celery worker, as in docker-compose.yaml) runs one real ETL day with
+  Spark on the cluster; the stack is stopped once the run is recorded.
 
 Processes start in their own session so teardown signals the whole group (spark-class's JVM,
 Celery's pool, spark-submit children) by its id, then checks that none of it is left. Without
@@ -82,6 +84,29 @@ def wait_until(check: Callable[[], Any], timeout: float, what: str, proc: Proc |
                 pytrace=False)
 
 
+TIMINGS: list[tuple[str, float]] = []
+
+
+def record_timing(what: str, since: float) -> float:
+    """Note how long a step took; the summary at the end of the run lists them."""
+    seconds = time.monotonic() - since
+    TIMINGS.append((what, seconds))
+    return seconds
+
+
+@pytest.fixture(scope="session")
+def timing() -> Callable[[str, float], float]:
+    """``timing(what, since)`` records a step of a test in the end-of-run summary."""
+    return record_timing
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if TIMINGS:
+        terminalreporter.section("services: engine timings (wall seconds)")
+        for what, seconds in TIMINGS:
+            terminalreporter.write_line(f"{seconds:7.1f}  {what}")
+
+
 def clean_env(extra: dict[str, str]) -> dict[str, str]:
     """The test process environment without its embedded-profile Airflow/Glideslope settings."""
     drop = ("AIRFLOW_", "AIRFLOW__", "GLIDESLOPE_", "MLFLOW_", "SPARK_", "AWS_")
@@ -149,7 +174,7 @@ class Proc:
         assert not left, f"{self.name}: processes {left} of group {pgid} survived teardown"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def services_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("services")
 
@@ -185,7 +210,7 @@ class Postgres:
         self.created.clear()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def postgres() -> Iterator[Postgres]:
     pg = Postgres()
     try:
@@ -197,16 +222,18 @@ def postgres() -> Iterator[Postgres]:
 
 
 # -- Redis -----------------------------------------------------------------------------------------
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def redis_url(services_dir: Path) -> Iterator[str]:
     """A private redis-server: Celery's broker (db 0) and Feast's online store (db 1)."""
     binary = shutil.which("redis-server")
     if binary is None:
         unavailable("redis-server is not installed (apt-get install redis-server)")
+    t0 = time.monotonic()
     port = free_port()
     proc = Proc.start("redis", [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
                                 "--appendonly", "no", "--dir", str(services_dir)], clean_env({}), services_dir)
     wait_until(lambda: port_open(port), 20, f"redis-server on port {port}", proc)
+    record_timing("redis-server up", t0)
     yield f"redis://127.0.0.1:{port}"
     proc.stop()
 
@@ -230,9 +257,10 @@ class S3:
         return [o["Key"] for page in pages for o in page.get("Contents", [])]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def s3(services_dir: Path) -> Iterator[S3]:
     """moto's S3 over HTTP on loopback; the test process and every child get its credentials."""
+    t0 = time.monotonic()
     port = free_port()
     proc = Proc.start("moto", [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
                       clean_env(AWS_ENV), services_dir)
@@ -242,6 +270,7 @@ def s3(services_dir: Path) -> Iterator[S3]:
     os.environ.update(AWS_ENV)  # s3fs and boto3 in this process read them
     server = S3(url, BUCKET)
     server.client().create_bucket(Bucket=BUCKET)
+    record_timing("moto S3 server up, bucket created", t0)
     yield server
     for k, v in saved.items():
         if v is None:
@@ -270,11 +299,25 @@ def spark_env(extra: dict[str, str] | None = None) -> dict[str, str]:
                       "PYSPARK_PYTHON": sys.executable, **(extra or {})})
 
 
-@pytest.fixture(scope="session")
-def spark_master(services_dir: Path) -> Iterator[str]:
+@dataclass(frozen=True)
+class SparkCluster:
+    master_url: str
+    ui_url: str
+
+    def applications(self) -> list[dict]:
+        """Applications the master has seen (running and completed)."""
+        import requests
+
+        state = requests.get(f"{self.ui_url}/json/", timeout=5).json()
+        return [*state.get("activeapps", []), *state.get("completedapps", [])]
+
+
+@pytest.fixture(scope="package")
+def spark_cluster(services_dir: Path) -> Iterator[SparkCluster]:
     """``spark://127.0.0.1:<port>``: a master and one 2-core worker, all ports free ones."""
     import requests
 
+    t0 = time.monotonic()
     work = services_dir / "spark"
     work.mkdir()
     port, ui, worker_ui = free_port(), free_port(), free_port()
@@ -285,22 +328,25 @@ def spark_master(services_dir: Path) -> Iterator[str]:
     master = Proc.start("spark-master", [spark_class, "org.apache.spark.deploy.master.Master",
                                          "--host", "127.0.0.1", "--port", str(port),
                                          "--webui-port", str(ui)], env, work)
-    url = f"spark://127.0.0.1:{port}"
-    worker = Proc.start("spark-worker", [spark_class, "org.apache.spark.deploy.worker.Worker", url,
-                                         "--host", "127.0.0.1", "--cores", "2", "--memory", "2g",
-                                         "--webui-port", str(worker_ui), "--work-dir", str(work / "work")],
-                        env, work)
+    cluster = SparkCluster(f"spark://127.0.0.1:{port}", f"http://127.0.0.1:{ui}")
+    worker = Proc.start("spark-worker", [spark_class, "org.apache.spark.deploy.worker.Worker",
+                                         cluster.master_url, "--host", "127.0.0.1", "--cores", "2",
+                                         "--memory", "2g", "--webui-port", str(worker_ui),
+                                         "--work-dir", str(work / "work")], env, work)
 
     def alive_workers() -> int:
-        state = requests.get(f"http://127.0.0.1:{ui}/json/", timeout=2).json()
+        state = requests.get(f"{cluster.ui_url}/json/", timeout=2).json()
         return sum(1 for w in state.get("workers", []) if w.get("state") == "ALIVE")
 
     try:
-        wait_until(alive_workers, 90, f"a Spark worker registered with {url}", worker)
-        yield url
+        wait_until(alive_workers, 90, f"a Spark worker registered with {cluster.master_url}", worker)
+        record_timing("spark cluster: master + worker up", t0)
+        yield cluster
     finally:
+        t1 = time.monotonic()
         worker.stop()
         master.stop()
+        record_timing("spark cluster: stop", t1)
 
 
 # -- MLflow tracking server ------------------------------------------------------------------------
@@ -311,11 +357,12 @@ class MlflowServer:
     artifacts_prefix: str
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def mlflow_server(services_dir: Path, postgres: Postgres, s3: S3) -> Iterator[MlflowServer]:
     """``mlflow server``: PostgreSQL backend store, artifacts proxied to ``s3://glideslope/mlflow``."""
     import requests
 
+    t0 = time.monotonic()
     backend = postgres.create_database("mlflow")
     port = free_port()
     env = clean_env({**AWS_ENV, "MLFLOW_S3_ENDPOINT_URL": s3.endpoint_url})
@@ -324,6 +371,7 @@ def mlflow_server(services_dir: Path, postgres: Postgres, s3: S3) -> Iterator[Ml
                                  "--artifacts-destination", f"s3://{s3.bucket}/mlflow"], env, services_dir)
     uri = f"http://127.0.0.1:{port}"
     wait_until(lambda: requests.get(f"{uri}/health", timeout=2).ok, 120, f"MLflow server at {uri}", proc)
+    record_timing("mlflow server up (PostgreSQL store created)", t0)
     yield MlflowServer(uri, backend, "mlflow/")
     proc.stop()
 
@@ -360,31 +408,19 @@ class Airflow:
         return r.json()
 
     def wait_for_dag(self, dag_id: str, timeout: float = 120) -> dict:
-        def parsed() -> dict | None:
-            errors = self.api("GET", "/importErrors")["import_errors"]
-            mine = [e for e in errors if Path(e["filename"]).name in dag_id or dag_id in e.get("stack_trace", "")]
-            if mine:
-                pytest.fail(f"import error for {dag_id}: {mine[0]['stack_trace']}", pytrace=False)
-            return self.api("GET", f"/dags/{dag_id}")
+        """Wait until the DAG processor has serialized ``dag_id``; on timeout, show the import errors."""
+        import requests
 
-        return wait_until(parsed, timeout, f"DAG {dag_id} serialized by the DAG processor",
-                          self.procs["dag-processor"])
-
-    def run_dag(self, dag_id: str, logical_date: str, conf: dict | None = None, timeout: float = 300) -> dict:
-        """Unpause, trigger one run for ``logical_date`` and wait until it finishes."""
-        self.wait_for_dag(dag_id)
-        self.api("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
-        run = self.api("POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": logical_date, "conf": conf or {}})
-        run_id = run["dag_run_id"]
-
-        def finished() -> dict | None:
-            state = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
-            return state if state["state"] in ("success", "failed") else None
-
-        final = wait_until(finished, timeout, f"{dag_id} run {run_id} to finish", self.procs["celery-worker"])
-        final["task_instances"] = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")[
-            "task_instances"]
-        return final
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            r = requests.get(f"{self.url}/api/v2/dags/{dag_id}", timeout=30,
+                             headers={"Authorization": f"Bearer {self.token()}"})
+            if r.ok:
+                return r.json()
+            time.sleep(1)
+        errors = self.api("GET", "/importErrors")["import_errors"]
+        pytest.fail(f"{dag_id} was not serialized within {timeout:.0f}s; import errors: "
+                    f"{json.dumps(errors, indent=1)[:4000]}\n{self.procs['dag-processor'].tail()}", pytrace=False)
 
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
         import requests
@@ -430,7 +466,8 @@ def start_airflow(services_dir: Path, postgres: Postgres, redis_url: str, glides
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(free_port()),
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        # Everything is on loopback here; in compose the driver is the worker container's address.
+        "SPARK_LOCAL_IP": "127.0.0.1",
         **AWS_ENV,
     })
     if dags_folder is not None:
@@ -466,15 +503,7 @@ def stop_airflow(stack: Airflow) -> None:
             stack.procs[name].stop(grace=30)
 
 
-def dump_logs(stack: Airflow) -> str:
-    return "\n".join(p.tail(60) for p in stack.procs.values())
-
-
-def json_dumps(obj: Any) -> str:
-    return json.dumps(obj, indent=1, default=str)
-
-
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def production_lake(services_dir: Path) -> Path:
     """A local lake root for the distributed ETL: Spark here has no s3a jars (the image does)."""
     path = services_dir / "lake"
@@ -482,13 +511,50 @@ def production_lake(services_dir: Path) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def airflow(services_dir: Path, postgres: Postgres, redis_url: str, spark_master: str,
-            production_lake: Path) -> Iterator[Airflow]:
-    """Airflow as docker-compose runs it, with the repository's DAGs and the Spark cluster as
-    ``spark_default``."""
+@pytest.fixture(scope="package")
+def etl_run(services_dir: Path, postgres: Postgres, redis_url: str, spark_cluster: SparkCluster,
+            production_lake: Path) -> dict:
+    """One run of ``flight_delay__etl`` for a real day on distributed Airflow, and what it left.
+
+    Airflow runs as docker-compose runs it, with the repository's DAGs and the Spark cluster as
+    ``spark_default``. The run is triggered through the REST API (as a person or a backfill does)
+    for the feed's first day; the scheduler queues it and the Celery worker executes every task.
+    The stack is stopped right after: later tests only read the run's record and its outputs.
+    """
+    from glideslope.config import load_usecase
+
+    dag_id = "flight_delay__etl"
+    ds = load_usecase("flight_delay").start_date.isoformat()
     env = {"GLIDESLOPE_PROFILE": "production", "GLIDESLOPE_HOME": str(services_dir / "home"),
            "GLIDESLOPE_LAKE_ROOT": str(production_lake)}
-    stack = start_airflow(services_dir, postgres, redis_url, env, spark_master=spark_master)
-    yield stack
-    stop_airflow(stack)
+    t0 = time.monotonic()
+    stack = start_airflow(services_dir, postgres, redis_url, env, spark_master=spark_cluster.master_url)
+    record_timing("airflow: fresh metadata DB migrated, admin created, 4 components up", t0)
+    try:
+        stack.wait_for_dag(dag_id)
+        t1 = time.monotonic()
+        stack.api("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
+        run_id = stack.api("POST", f"/dags/{dag_id}/dagRuns",
+                           json={"logical_date": f"{ds}T00:00:00Z", "conf": {}})["dag_run_id"]
+        run_path = f"/dags/{dag_id}/dagRuns/{run_id}"
+
+        def finished() -> dict | None:
+            run = stack.api("GET", run_path)
+            return run if run["state"] in ("success", "failed") else None
+
+        try:
+            run = wait_until(finished, 420, f"{dag_id} run {run_id}", stack.procs["celery-worker"])
+        finally:
+            stack.api("PATCH", f"/dags/{dag_id}", json={"is_paused": True})
+        run["ds"] = ds
+        run["seconds"] = record_timing(f"airflow: {dag_id} run for {ds}, trigger to finish", t1)
+        run["task_instances"] = stack.api("GET", f"{run_path}/taskInstances")["task_instances"]
+        run["failed_task_logs"] = {t["task_id"]: stack.task_log(dag_id, run_id, t["task_id"])
+                                   for t in run["task_instances"] if t["state"] != "success"}
+        run["asset_events"] = stack.api("GET", "/assets/events", params={"source_dag_id": dag_id})["asset_events"]
+    finally:
+        t2 = time.monotonic()
+        stop_airflow(stack)
+        record_timing("airflow: stop", t2)
+    run["worker_log"] = stack.procs["celery-worker"].log.read_text(errors="replace")
+    return run

@@ -17,8 +17,9 @@ DOC = """\
 
 {uc.description}
 
-**What it does, for logical day D** (nightly at `{uc.schedule.etl}`, backfillable over the feed's
-days {uc.start_date} … {uc.end_date}):
+**What it does, for logical day D** (nightly at `{uc.schedule.etl}`; the feed covers
+{uc.start_date} … {uc.end_date}; backfill with `airflow backfill create --dag-id {uc.name}__etl
+--from-date … --to-date …`, or trigger one day with the `ds` Param):
 
 1. `land_raw_day` — the feed's files for D land in the append-only raw zone
    (`raw/<source>/ds=D/`); a day that already landed is left untouched.
@@ -60,7 +61,9 @@ def _spark_conf() -> dict[str, str]:
     conf = {"spark.pyspark.python": sys.executable}
     if settings().profile == "embedded":  # one machine: keep the driver on loopback
         conf |= {"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1"}
-    return conf
+    from glideslope.runtime import spark_s3a_conf
+
+    return conf | spark_s3a_conf()  # a lake on s3:// (empty for a local lake)
 
 
 def build_etl_dag(uc: UseCase) -> Any:
@@ -70,10 +73,11 @@ def build_etl_dag(uc: UseCase) -> Any:
 
     name = uc.name
     end = uc.end_date
-    with DAG(**dag_kwargs(
+    with DAG(schedule=uc.schedule.etl, **dag_kwargs(
         uc, "etl", DOC,
-        schedule=uc.schedule.etl,
-        catchup=True,
+        # Backfills are explicit (`airflow backfill create`), so unpausing the DAG does not
+        # replay the whole feed at once.
+        catchup=False,
         end_date=pendulum.datetime(end.year, end.month, end.day, tz="UTC") if end else None,
         params={"ds": ds_param()},
     )) as dag:
@@ -99,7 +103,7 @@ def build_etl_dag(uc: UseCase) -> Any:
                 raise AirflowFailException(str(e)) from e  # bad data: retrying cannot help
 
         bindir = Path(sys.executable).parent
-        transform = SparkSubmitOperator(
+        transform_with_spark = SparkSubmitOperator(
             task_id="transform_with_spark",
             application=str(PROJECT_ROOT / "spark_jobs" / "transform.py"),
             application_args=["--usecase", name, "--ds", DS_TEMPLATE],
@@ -129,5 +133,5 @@ def build_etl_dag(uc: UseCase) -> Any:
             yield Metadata(features, extra={"ds": ds, "outputs": {k: v["rows"] for k, v in result["outputs"].items()}})
             return result
 
-        land_raw_day() >> validate_raw_day() >> transform >> validate_and_publish()
+        land_raw_day() >> validate_raw_day() >> transform_with_spark >> validate_and_publish()
     return dag

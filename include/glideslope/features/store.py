@@ -32,18 +32,15 @@ def repo_path(uc: UseCase) -> Path:
 
 def online_store_config(cfg: Settings) -> dict[str, object]:
     if cfg.feast_online_type == "sqlite":
-        Path(cfg.feast_online_store).parent.mkdir(parents=True, exist_ok=True)
         return {"type": "sqlite", "path": cfg.feast_online_store}
     return {"type": "redis", "redis_type": "redis", "connection_string": cfg.feast_online_store}
 
 
 def registry_config(cfg: Settings) -> dict[str, object]:
     registry = cfg.feast_registry
-    if "://" not in registry:
-        Path(registry).parent.mkdir(parents=True, exist_ok=True)
-    # cache_ttl_seconds=0: a long-lived worker must see an apply made by another process at once.
+    # A short TTL: a long-lived worker sees an apply made by another process within a minute.
     return {"registry_type": "sql" if registry.startswith(("postgresql", "mysql", "sqlite:")) else "file",
-            "path": registry, "cache_ttl_seconds": 0}
+            "path": registry, "cache_ttl_seconds": 60}
 
 
 def feast_env(uc: UseCase, cfg: Settings | None = None) -> dict[str, str]:
@@ -65,5 +62,10 @@ def store(uc: UseCase | str, cfg: Settings | None = None) -> FeatureStore:
     from feast import FeatureStore
 
     uc = load_usecase(uc) if isinstance(uc, str) else uc
+    cfg = cfg or settings()
+    local = [cfg.feast_registry] + ([cfg.feast_online_store] if cfg.feast_online_type == "sqlite" else [])
+    for path in local:
+        if "://" not in path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
     os.environ.update(feast_env(uc, cfg))
     return FeatureStore(repo_path=str(repo_path(uc)))

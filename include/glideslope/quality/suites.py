@@ -50,11 +50,17 @@ class Range(BaseModel):
     max: float | None = None
 
 
+class RowRange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    min: int | None = None
+    max: int | None = None
+
+
 class Suite(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = ""
     path: Path = Path(".")
-    rows: Range = Range()
+    rows: RowRange = RowRange()
     columns: dict[str, ColumnRule]
     unique: list[list[str]] = Field(default_factory=list)
     mean: dict[str, Range] = Field(default_factory=dict)

@@ -107,6 +107,7 @@ def run_expectations(df: Any, expectations: list[Any], file: str, suite_name: st
         if r.success:
             continue
         cfg = r.expectation_config
+        assert cfg is not None  # GX always echoes the expectation it ran
         res = r.result or {}
         if r.exception_info and r.exception_info.get("raised_exception"):
             log.debug("expectation %s raised: %s", cfg.type, r.exception_info.get("exception_message"))

@@ -14,7 +14,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from pyspark.sql import DataFrame, functions as F
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
 LOCAL_TZ = "America/New_York"
 LOOKBACK_DAYS = 27  # the longest trailing window is 28 days including D

@@ -1,0 +1,102 @@
+"""Serves the lake's reports inside the Airflow API server, so the "Drift report" buttons open them.
+
+Mounted by ``plugins/glideslope_plugin.py`` at ``/glideslope``:
+
+* ``/glideslope/reports`` — every use case's recent checks with their verdicts;
+* ``/glideslope/reports/<usecase>/drift/<ds>`` — the Evidently HTML of that day;
+* ``/glideslope/reports/<usecase>/drift/<ds>/performance.html`` and ``.../numbers.json``.
+
+Files are read through the lake (local folder or S3). Requests need the same login as the
+Airflow UI (its JWT cookie or a bearer token). Only the fixed file names above can be read: the
+path parts are validated, never joined blindly.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
+
+_DS = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+KINDS = ("drift",)
+FILES = {"report.html": "text/html", "performance.html": "text/html", "numbers.json": "application/json"}
+
+
+async def require_user(request: Request) -> None:
+    from airflow.api_fastapi.auth.managers.base_auth_manager import COOKIE_NAME_JWT_TOKEN
+    from airflow.api_fastapi.core_api.security import resolve_user_from_token
+
+    auth = request.headers.get("authorization", "")
+    token = auth[7:] if auth.lower().startswith("bearer ") else request.cookies.get(COOKIE_NAME_JWT_TOKEN)
+    await resolve_user_from_token(token)
+
+
+def _lake(usecase: str) -> Any:
+    from glideslope.config import list_usecases
+    from glideslope.lake import Lake
+
+    if usecase not in list_usecases():
+        raise HTTPException(404, f"unknown use case {usecase!r}")
+    return Lake.for_usecase(usecase)
+
+
+def _read(usecase: str, kind: str, ds: str, name: str) -> Response:
+    if kind not in KINDS or not _DS.match(ds) or name not in FILES:
+        raise HTTPException(404, "no such report")
+    lake = _lake(usecase)
+    path = f"{lake.report_dir(kind, ds)}/{name}"
+    if not lake.exists(path):
+        raise HTTPException(404, f"no {kind} report {name} for {usecase} on {ds} (looked in {path})")
+    with lake.fs.open(path, "rb") as f:
+        return Response(f.read(), media_type=FILES[name])
+
+
+def _index() -> str:
+    from glideslope.config import list_usecases
+    from glideslope.drift.state import load_state
+
+    esc = html.escape
+    parts = ["<html><body style='font-family:sans-serif'><h1>Glideslope drift reports</h1>"]
+    for uc in list_usecases():
+        state = load_state(uc)
+        paused = state.get("paused")
+        parts.append(f"<h2>{esc(uc)}</h2>")
+        if paused:
+            parts.append(f"<p style='color:#cf222e'><b>Automatic retraining paused</b> since {esc(paused['ds'])}: "
+                         f"{esc(str(paused.get('reason')))}. Acknowledge with <code>glideslope ack --usecase "
+                         f"{esc(uc)} --by NAME</code>.</p>")
+        rows = []
+        for ds in sorted(state["checks"], reverse=True)[:60]:
+            c = state["checks"][ds]
+            perf = c.get("live_roc_auc")
+            rows.append(
+                f"<tr><td><a href='reports/{esc(uc)}/drift/{esc(ds)}'>{esc(ds)}</a></td><td>{esc(c['status'])}</td>"
+                f"<td>{c.get('drift_share', 0):.2f}</td><td>{esc(', '.join(c.get('drifted_columns') or []))}</td>"
+                f"<td>{'' if perf is None else f'{perf:.3f}'}</td><td>{esc(str(c.get('champion_version') or ''))}</td>"
+                "</tr>")
+        parts.append("<table cellpadding=4><tr><th>day</th><th>verdict</th><th>drift share</th><th>drifted columns"
+                     "</th><th>live ROC-AUC</th><th>champion</th></tr>" + "".join(rows) + "</table>"
+                     if rows else "<p>No checks yet.</p>")
+    parts.append("</body></html>")
+    return "".join(parts)
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(title="Glideslope reports", dependencies=[Depends(require_user)])
+
+    @app.get("/reports", response_class=HTMLResponse)
+    def index() -> str:
+        return _index()
+
+    @app.get("/reports/{usecase}/{kind}/{ds}")
+    def report(usecase: str, kind: str, ds: str) -> Response:
+        return _read(usecase, kind, ds, "report.html")
+
+    @app.get("/reports/{usecase}/{kind}/{ds}/{name}")
+    def report_file(usecase: str, kind: str, ds: str, name: str) -> Response:
+        return _read(usecase, kind, ds, name)
+
+    return app

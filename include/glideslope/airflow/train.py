@@ -1,0 +1,285 @@
+"""Builds ``<uc>__train``: training set -> candidates -> champion vs challenger -> promote or keep -> notify.
+
+The candidates are trained by the ``glideslope train`` command line: in-process in the embedded
+profile, in a GPU pod when ``GLIDESLOPE_TRAINING_BACKEND=kubernetes`` (see :func:`training_task`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from glideslope.airflow.dagkit import dag_kwargs
+from glideslope.airflow.features import triggering_days
+from glideslope.airflow.links import with_mlflow_links
+from glideslope.assets import drift_asset
+from glideslope.config import UseCase, settings
+
+DOC = """\
+# {uc.name} — train, compare with the champion, promote or keep
+
+Runs on the cron `{uc.schedule.train}` (UTC), whenever `{uc.name}__monitor` reports drift (Asset
+`{uc.name}.drift`), or by hand with Params. At most one run at a time.
+
+1. `plan_training` — what this run does: the day D whose labels end the window (Param `ds`, else
+   the drift event's day, else the newest labelled day), the candidates, the window, the reason.
+2. `build_training_set` — labelled events of the `window_days` days ending at D, joined point in
+   time to the Feast feature service `{uc.features.service}`; the last `holdout_days` days are the
+   holdout, never trained on. Written once to `training/ds=D/...` in the lake.
+3. `train_candidates` — `glideslope train`: every candidate (xgboost, scikit-learn) is an MLflow
+   run in experiment `{uc.name}` (params, holdout metrics, model with signature, datasets,
+   feature service, window, package version, git commit). The best becomes a new version of the
+   registered model `{uc.registered_model}` with alias `challenger`.
+4. `evaluate_challenger` — challenger and champion scored on the same holdout; the policy
+   (floor {uc.promotion.floor}, margin {uc.promotion.margin}, paired bootstrap CI of the
+   {uc.promotion.metric} delta, no slice of {uc.promotion.slices} regressing by more than
+   {uc.promotion.slice_tolerance}) decides.
+5. `decide_promotion` branches: **`promote_champion`** runs (alias `champion` moves, unless it moved
+   during the evaluation) *or* **`keep_champion`** runs (rejection recorded); the other is skipped.
+   The decision, its numbers and reason are tags on both model versions and a JSON artifact on the
+   challenger's run; the task buttons link to the MLflow run and model version.
+6. `notify` — an alert with the outcome.
+
+**Params**: `candidates` (names or families; e.g. `["dummy"]` for a deliberately weak run),
+`candidate_params` (per-candidate parameter overrides for this run), `window_days`, `holdout_days`,
+`reason`, `ds`; `rollback` = true skips training and moves
+`champion` back to the previous champion (`rollback_champion`), or to `rollback_to_version`.
+
+**On failure**: `champion` is never moved by a failed or conflicting run; scoring keeps using it.
+"""
+
+# Hook for the kubernetes training backend: "module:function" building the GPU pod operator.
+# It is called as factory(uc, task_id=..., arguments=[...]) and must run `glideslope train
+# <arguments>` in the training image with do_xcom_push=True (arguments end with
+# --result-file /airflow/xcom/return.json, so the pod's summary becomes the task's XCom).
+TRAINING_POD_FACTORY = "glideslope.airflow.gpu:training_pod_operator"
+POD_RESULT_FILE = "/airflow/xcom/return.json"
+
+
+def training_arguments(usecase: str, plan: dict[str, Any], training_set: str, result_file: str) -> list[str]:
+    """``glideslope train`` arguments for a plan (values may be Jinja templates for the pod)."""
+    return [
+        "train", "--usecase", usecase, "--ds", plan["ds"], "--candidates", plan["candidates"],
+        "--candidate-params", plan["candidate_params"], "--reason", plan["reason"], "--trigger", plan["trigger"],
+        "--window-days", plan["window_days"],
+        "--holdout-days", plan["holdout_days"], "--training-set", training_set, "--result-file", result_file,
+    ]
+
+
+def _templated_plan() -> dict[str, str]:
+    def pull(key: str, fmt: str = "") -> str:
+        return "{{ ti.xcom_pull(task_ids='plan_training')['" + key + "']" + fmt + " }}"
+
+    return {"ds": pull("ds"), "candidates": pull("candidates", " | join(',')"),
+            "candidate_params": pull("candidate_params", " | tojson"), "reason": pull("reason"),
+            "trigger": pull("trigger"), "window_days": pull("window_days"), "holdout_days": pull("holdout_days")}
+
+
+def training_task(uc: UseCase, plan: Any, training_set: Any) -> Any:
+    """The `train_candidates` task for the configured backend."""
+    from airflow.sdk import task
+
+    if settings().training_backend == "kubernetes":
+        module, func = TRAINING_POD_FACTORY.split(":")
+        try:
+            factory = getattr(importlib.import_module(module), func)
+        except (ImportError, AttributeError) as e:
+            raise RuntimeError(
+                f"training_backend=kubernetes needs the GPU pod factory {TRAINING_POD_FACTORY}: {e}"
+            ) from e
+        args = training_arguments(uc.name, _templated_plan(),
+                                  "{{ ti.xcom_pull(task_ids='build_training_set')['uri'] }}", POD_RESULT_FILE)
+        pod = factory(uc, task_id="train_candidates", arguments=args[1:])
+        [plan, training_set] >> pod
+        return pod.output
+
+    name = uc.name
+
+    @task(task_id="train_candidates")
+    def train_candidates(plan: dict, training_set: dict) -> dict:
+        import json
+        import tempfile
+        from pathlib import Path
+
+        from glideslope.cli import main as glideslope_cli
+
+        with tempfile.TemporaryDirectory() as tmp:
+            result = Path(tmp) / "result.json"
+            argv = training_arguments(name, {**plan, "candidates": ",".join(plan["candidates"]),
+                                             "candidate_params": json.dumps(plan["candidate_params"]),
+                                             "window_days": str(plan["window_days"]),
+                                             "holdout_days": str(plan["holdout_days"])},
+                                      training_set["uri"], str(result))
+            code = glideslope_cli(argv)
+            if code != 0:
+                raise RuntimeError(f"glideslope {' '.join(argv)} exited with {code}")
+            return json.loads(result.read_text())
+
+    return train_candidates(plan, training_set)
+
+
+def _plan(name: str, context: Any) -> dict[str, Any]:
+    from glideslope.config import load_usecase
+    from glideslope.training.dataset import latest_label_day
+
+    spec = load_usecase(name)
+    params = context.get("params") or {}
+    drift_days = triggering_days(context)
+    trigger = "drift" if drift_days or (context.get("triggering_asset_events") or {}) else (
+        "schedule" if str(getattr(context.get("dag_run"), "run_type", "")).endswith("scheduled") else "manual")
+    ds = params.get("ds") or (drift_days[-1] if drift_days else None) or latest_label_day(spec)
+    if not ds:
+        raise ValueError(f"no labelled day for {name} yet (curated/{spec.label.table} is empty): run the ETL first")
+    drift_reasons = [r for evs in (context.get("triggering_asset_events") or {}).values() for ev in evs
+                     for r in ((getattr(ev, "extra", None) or {}).get("reasons") or [])]
+    default_reason = {"drift": f"drift detected ({', '.join(drift_days) or 'event'})"
+                               + (f": {'; '.join(map(str, drift_reasons))}" if drift_reasons else ""),
+                      "schedule": f"scheduled retrain ({spec.schedule.train})", "manual": "manual run"}[trigger]
+    return {
+        "ds": str(ds), "trigger": trigger, "reason": params.get("reason") or default_reason,
+        "candidates": list(params.get("candidates") or []),
+        "candidate_params": dict(params.get("candidate_params") or {}),
+        "window_days": int(params.get("window_days") or spec.training.window_days),
+        "holdout_days": int(params.get("holdout_days") or spec.training.holdout_days),
+        "rollback": bool(params.get("rollback")), "rollback_to_version": params.get("rollback_to_version"),
+    }
+
+
+def _alert(name: str, result: dict[str, Any], kind: str) -> Any:
+    from glideslope.alerts import Alert
+
+    links = {k: result[v] for k, v in (("MLflow run", "run_url"), ("MLflow model version", "model_version_url"))
+             if result.get(v)}
+    if kind == "rolled_back":
+        return Alert(usecase=name, ds=str(result.get("ds") or ""), kind=kind, severity="warning",
+                     title=f"{name}: champion rolled back v{result['from_version']} -> v{result['to_version']}",
+                     body=f"Reason: {result['reason']}", links=links,
+                     facts={"from_version": result["from_version"], "to_version": result["to_version"]})
+    promoted = kind == "promoted"
+    v, champ = result["challenger_version"], result["champion_version"]
+    if promoted:
+        title = f"{name}: v{v} promoted to champion" + (f" (was v{champ})" if champ else "")
+    else:
+        title = f"{name}: challenger v{v} rejected, " + (f"champion v{champ} stays" if champ else "no champion yet")
+    return Alert(usecase=name, ds=result["ds"], kind=kind,
+                 severity="warning" if not promoted and result["reason"] == "below_floor" else "info",
+                 title=title, body=f"{result['reason']}: {result['message']}", links=links,
+                 facts={"challenger_version": v, "champion_version": champ, "reason": result["reason"]})
+
+
+def build_train_dag(uc: UseCase) -> Any:
+    from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param, task
+
+    name = uc.name
+    families = sorted({c.family for c in uc.training.candidates} | {"dummy"})
+    schedule = AssetOrTimeSchedule(timetable=CronTriggerTimetable(uc.schedule.train, timezone="UTC"),
+                                   assets=[drift_asset(name)])
+    with DAG(schedule=schedule, **dag_kwargs(
+        uc, "train", DOC,
+        params={
+            "ds": Param(None, type=["null", "string"], format="date",
+                        description="Day whose labels end the window (default: newest labelled day)."),
+            "candidates": Param([], type="array", items={"type": "string"},
+                                description=f"Candidate names {[c.name for c in uc.training.candidates]} "
+                                            f"or families {families}; empty = every candidate of the spec."),
+            "candidate_params": Param({}, type="object",
+                                      description='Per-candidate parameters for this run only, e.g. '
+                                                  '{"xgboost": {"n_estimators": 50}}.'),
+            "window_days": Param(None, type=["null", "integer"], minimum=3,
+                                 description=f"Days of labels (default {uc.training.window_days})."),
+            "holdout_days": Param(None, type=["null", "integer"], minimum=1,
+                                  description=f"Most recent days held out (default {uc.training.holdout_days})."),
+            "reason": Param("", type="string", description="Why this run (recorded in MLflow and the alert)."),
+            "rollback": Param(False, type="boolean",
+                              description="Skip training; move champion back to the previous champion."),
+            "rollback_to_version": Param(None, type=["null", "string"],
+                                         description="With rollback: this version instead of the previous one."),
+        },
+    )) as dag:
+
+        @task(task_id="plan_training")
+        def plan_training(**context: Any) -> dict:
+            return _plan(name, context)
+
+        @task.branch(task_id="choose_path")
+        def choose_path(plan: Any) -> str:
+            return "rollback_champion" if plan["rollback"] else "build_training_set"
+
+        @task(task_id="build_training_set")
+        def build_training_set(plan: Any) -> dict:
+            from glideslope.config import load_usecase
+            from glideslope.training import build_training_set as build
+
+            return build(load_usecase(name), plan["ds"], plan["window_days"], plan["holdout_days"])
+
+        @task(task_id="evaluate_challenger")
+        def evaluate_challenger(plan: Any, trained: Any) -> dict:
+            from glideslope.config import load_usecase
+            from glideslope.registry.promotion import evaluate_challenger as evaluate
+
+            return evaluate(load_usecase(name), plan["ds"], challenger_version=trained["challenger_version"])
+
+        @task.branch(task_id="decide_promotion")
+        def decide_promotion(evaluation: Any) -> str:
+            return "promote_champion" if evaluation["decision"]["promote"] else "keep_champion"
+
+        @task(task_id="promote_champion")
+        def promote_champion(evaluation: Any) -> dict:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            from glideslope.config import load_usecase
+            from glideslope.registry.promotion import PromotionConflict, promote
+
+            try:
+                return promote(load_usecase(name), evaluation)
+            except PromotionConflict as e:  # retrying would promote against a stale evaluation
+                raise AirflowFailException(str(e)) from e
+
+        @task(task_id="keep_champion")
+        def keep_champion(evaluation: Any) -> dict:
+            from glideslope.config import load_usecase
+            from glideslope.registry.promotion import reject
+
+            return reject(load_usecase(name), evaluation)
+
+        @task(task_id="rollback_champion")
+        def rollback_champion(plan: Any) -> dict:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            from glideslope.config import load_usecase
+            from glideslope.registry.promotion import NoPreviousChampion, PromotionConflict, rollback
+
+            try:
+                return rollback(load_usecase(name), plan["reason"], plan["rollback_to_version"], plan["ds"])
+            except (NoPreviousChampion, PromotionConflict) as e:
+                raise AirflowFailException(str(e)) from e
+
+        @task(task_id="notify", trigger_rule="none_failed_min_one_success")
+        def notify(**context: Any) -> dict:
+            from glideslope.airflow.notifications import send_alert
+            from glideslope.config import load_usecase
+
+            ti = context["ti"]
+            for task_id, kind in (("promote_champion", "promoted"), ("keep_champion", "rejected"),
+                                  ("rollback_champion", "rolled_back")):
+                result = ti.xcom_pull(task_ids=task_id)
+                if result:
+                    alert = _alert(name, result, kind)
+                    send_alert(load_usecase(name), alert, context)
+                    return {"kind": alert.kind, "title": alert.title}
+            raise RuntimeError("no promotion, rejection or rollback result to report")
+
+        plan = plan_training()
+        path = choose_path(plan)
+        training_set = build_training_set(plan)
+        path >> training_set
+        trained = with_mlflow_links(training_task(uc, plan, training_set))
+        evaluation = with_mlflow_links(evaluate_challenger(plan, trained))
+        branch = decide_promotion(evaluation)
+        promoted = with_mlflow_links(promote_champion(evaluation))
+        kept = with_mlflow_links(keep_champion(evaluation))
+        rolled = with_mlflow_links(rollback_champion(plan))
+        path >> rolled
+        branch >> [promoted, kept]
+        [promoted, kept, rolled] >> notify()
+    return dag

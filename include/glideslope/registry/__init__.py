@@ -1,0 +1,1 @@
+"""Champion-challenger: the pure promotion policy and the registry moves around it."""

@@ -1,0 +1,26 @@
+"""Glideslope's Airflow plugin: registration only.
+
+* Operator extra links — "MLflow run" / "MLflow model version" on the train tasks and
+  "Drift report" on the monitor's ``check_drift`` (classes in ``glideslope.airflow.links``; the
+  DAG builders attach them to their tasks, Airflow stores the URLs when the task finishes).
+* The reports app at ``/glideslope`` (``glideslope.airflow.reports``), which serves the drift
+  reports those buttons open, and a "Drift reports" entry in the UI's navigation.
+"""
+
+from airflow.plugins_manager import AirflowPlugin
+
+from glideslope.airflow.links import DriftReportLink, MlflowModelVersionLink, MlflowRunLink
+from glideslope.airflow.reports import create_app
+
+
+class GlideslopePlugin(AirflowPlugin):
+    name = "glideslope"
+    operator_extra_links = [MlflowRunLink(), MlflowModelVersionLink(), DriftReportLink()]
+    fastapi_apps = [{"app": create_app(), "url_prefix": "/glideslope", "name": "Glideslope reports"}]
+    external_views = [{
+        "name": "Drift reports",
+        "href": "/glideslope/reports",
+        "destination": "nav",
+        "category": "browse",
+        "url_route": "glideslope-drift-reports",
+    }]

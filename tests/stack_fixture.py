@@ -1,0 +1,185 @@
+"""The stack ``make up`` starts, once per test session, for every test folder that drives it.
+
+The first test that asks for it runs the real ``glideslope up`` in a temporary home on free ports
+(Airflow standalone on the project's dags/ and plugins/, the MLflow UI, the alert sinks), with a
+shell's environment: none of the test session's Airflow/Glideslope/MLflow settings. After its
+last user, ``glideslope down`` stops it and the processes it recorded are checked to be gone.
+
+The browser tests and the scheduler tests in tests/integration share it. Each folder declares
+its own session fixture (pytest has no fixture both see without the root conftest), and pytest
+sets up each of those once, so the running stack is held here and counted: the first
+:func:`shared_stack` starts it, the last one stops it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from glideslope import stack
+
+# SQLite has one writer: a REST write that meets the scheduler's transaction waits out the busy
+# timeout and answers 500 "Database error". Such a write is retried, any other error is not.
+_DB_BUSY_RETRIES = 4
+
+
+@dataclass
+class UpOutput:
+    """What ``glideslope up`` told the person who ran it."""
+
+    url: str
+    user: str
+    password: str
+    mlflow_url: str | None
+    text: str
+
+    @classmethod
+    def parse(cls, text: str) -> UpOutput:
+        url = re.search(r"Airflow is up after \d+ s: (http://\S+)", text)
+        user = re.search(r"^\s+user:\s+(\S+)", text, flags=re.M)
+        password = re.search(r"^\s+password:\s+(\S+)", text, flags=re.M)
+        assert url and user and password, f"`glideslope up` did not print the URL, user and password:\n{text}"
+        mlflow = re.search(r"^\s+MLflow UI:\s+(http://\S+)", text, flags=re.M)
+        return cls(url.group(1), user.group(1), password.group(1), mlflow.group(1) if mlflow else None, text)
+
+
+class AirflowStack:
+    """The running stack: what ``up`` printed, its home, and a REST client logged in as its admin."""
+
+    def __init__(self, up: UpOutput, home: Path):
+        self.up = up
+        self.url = up.url
+        self.user = up.user
+        self.password = up.password
+        self.home = home
+        self.log = home / "airflow" / "standalone.log"
+        self._token = stack.api_token(self.url, self.password, self.user)
+
+    def api(self, method: str, path: str, body: dict | None = None) -> dict:
+        data = None if body is None else json.dumps(body).encode()
+        for attempt in range(_DB_BUSY_RETRIES + 1):
+            req = urllib.request.Request(self.url + path, method=method, data=data, headers={
+                "Authorization": f"Bearer {self._token}", "Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 - loopback
+                    return json.loads(resp.read() or b"{}")
+            except urllib.error.HTTPError as e:
+                detail = e.read().decode(errors="replace")
+                if method != "GET" and e.code == 500 and "Database error" in detail and attempt < _DB_BUSY_RETRIES:
+                    time.sleep(1.0 + attempt)
+                    continue
+                raise AssertionError(f"{method} {path} -> HTTP {e.code}: {detail[:500]}\n(see {self.log})") from e
+        raise AssertionError("unreachable")
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 180.0) -> dict:
+        """The DAG processor must have parsed the file before the API serves the DAG."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self.api("GET", f"/api/v2/dags/{dag_id}/details")
+            except AssertionError as e:
+                if "HTTP 404" not in str(e) or time.monotonic() > deadline:
+                    raise AssertionError(f"{dag_id} not served after {timeout:.0f} s; see {self.log}") from e
+            time.sleep(2.0)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def free_ports(*spreads: tuple[int, ...]) -> list[int]:
+    """One base port p per spread, such that every p + offset is free and no two overlap."""
+    taken: set[int] = set()
+    bases: list[int] = []
+    for spread in spreads:
+        while True:
+            base = _free_port()
+            ports = {base + d for d in spread}
+            if max(ports) < 65536 and not ports & taken and all(stack.port_is_free(p, "0.0.0.0") for p in ports):
+                break
+        taken |= ports
+        bases.append(base)
+    return bases
+
+
+def _cli() -> str:
+    return str(Path(sys.executable).with_name("glideslope"))
+
+
+def _environment(home: Path) -> dict[str, str]:
+    # Airflow's log servers listen on the API port + 713 / + 714, on all interfaces.
+    airflow_port, smtp, webhook, mlflow = free_ports((0, 713, 714), (0,), (0,), (0,))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "GLIDESLOPE_", "MLFLOW_"))}
+    return env | {"GLIDESLOPE_HOME": str(home), "GLIDESLOPE_AIRFLOW_PORT": str(airflow_port),
+                  "GLIDESLOPE_SMTP_PORT": str(smtp), "GLIDESLOPE_WEBHOOK_PORT": str(webhook),
+                  "GLIDESLOPE_MLFLOW_UI_URL": f"http://127.0.0.1:{mlflow}"}
+
+
+def _start(home: Path, env: dict[str, str]) -> AirflowStack:
+    up = subprocess.run([_cli(), "up"], env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                        timeout=600, check=False)
+    assert up.returncode == 0, f"`glideslope up` exited {up.returncode}\n{up.stdout}\n{up.stderr}"
+    return AirflowStack(UpOutput.parse(up.stdout), home)
+
+
+def _stop(home: Path, env: dict[str, str], recorded: dict[str, Any]) -> None:
+    down = subprocess.run([_cli(), "down"], env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert down.returncode == 0, f"`glideslope down` exited {down.returncode}\n{down.stdout}\n{down.stderr}"
+    leftovers = [p.pid for svc in recorded.values() for p in stack.Service(**svc).processes()]
+    assert not leftovers, f"processes left after `glideslope down`: {leftovers}"
+    state = home / "airflow" / "stack.json"
+    assert not state.exists(), f"{state} still lists services after `glideslope down`"
+
+
+@dataclass
+class _Holder:
+    users: int = 0
+    stack: AirflowStack | None = None
+    failure: str = ""
+    home: Path | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    recorded: dict[str, Any] = field(default_factory=dict)
+
+
+_HELD = _Holder()
+
+
+@contextmanager
+def shared_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowStack]:
+    """The session's one stack: started by the first user, stopped (and checked) after the last."""
+    if _HELD.home is None and not _HELD.failure:
+        home = tmp_path_factory.mktemp("stack")
+        _HELD.home, _HELD.env = home, _environment(home)
+        try:
+            _HELD.stack = _start(home, _HELD.env)
+        except (AssertionError, OSError, subprocess.SubprocessError) as e:
+            _HELD.failure = str(e)  # later users fail with the same message instead of starting again
+        state = home / "airflow" / "stack.json"
+        _HELD.recorded = json.loads(state.read_text()) if state.exists() else {}
+    _HELD.users += 1
+    try:
+        assert _HELD.stack is not None, _HELD.failure
+        yield _HELD.stack
+    finally:
+        _HELD.users -= 1
+        if _HELD.users == 0 and _HELD.home is not None:
+            home, env, recorded = _HELD.home, _HELD.env, _HELD.recorded
+            _HELD.home, _HELD.stack = None, None
+            _stop(home, env, recorded)  # also after a failed `up`: it may have started the sinks
