@@ -102,9 +102,23 @@ class Demo:
         return dr
 
     # -- what the demo looks at --------------------------------------------------------------
-    def xcom(self, dr: Any, task_id: str) -> Any:
-        ti = next((t for t in dr.get_task_instances() if t.task_id == task_id), None)
-        return ti.xcom_pull(task_ids=task_id) if ti is not None and ti.state == "success" else None
+    def xcom(self, dr: Any, task_id: str, key: str = "return_value") -> Any:
+        from airflow.models.xcom import XComModel
+        from airflow.utils.session import create_session
+        from sqlalchemy import select
+
+        with create_session() as session:
+            row = session.scalars(select(XComModel).where(
+                XComModel.dag_id == dr.dag_id, XComModel.run_id == dr.run_id,
+                XComModel.task_id == task_id, XComModel.key == key)).first()
+            return XComModel.deserialize_value(row) if row is not None else None
+
+    def report_monitor(self, ds: str, dr: Any) -> None:
+        decision = self.xcom(dr, "decide_action", "decision") or {}
+        action = decision.get("action", "?")
+        reasons = "; ".join(decision.get("reasons") or [])
+        style = {"trigger": "bold red", "escalate": "bold red", "suppress": "yellow"}.get(action, "dim")
+        self.say(ds, f"monitor: {action} — {reasons}" if reasons else f"monitor: {action}", style)
 
     def drift_event(self, dr: Any) -> dict[str, Any] | None:
         from airflow.models.asset import AssetEvent, AssetModel
@@ -132,9 +146,8 @@ class Demo:
     def report_training(self, ds: str, dr: Any) -> None:
         states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
         version, metrics = self.champion()
-        promoted = any("promote" in t and s == "success" for t, s in states.items())
-        decision = next((self.xcom(dr, t) for t in states if "evaluat" in t or "decide" in t), None)
-        reason = (decision or {}).get("reason") if isinstance(decision, dict) else None
+        promoted = states.get("promote_champion") == "success"
+        reason = self.xcom(dr, "evaluate_challenger", "message")
         if promoted:
             self.say(ds, f"challenger promoted: champion is now v{version}" + (f" — {reason}" if reason else ""),
                      "bold green")
@@ -171,6 +184,7 @@ class Demo:
             self.run("features", ds)
             self.run("score", ds)
             mon = self.run("monitor", ds)
+            self.report_monitor(ds, mon)
             event = self.drift_event(mon)
             if event is None:
                 continue
