@@ -65,14 +65,19 @@ def validate_raw(uc: UseCase, ds: str, lake: Lake | None = None) -> dict[str, An
     return {"ds": ds, "files": [{"file": r.file, "rows": r.rows, "expectations": r.evaluated} for r in reports]}
 
 
-def spark_submit_command(uc: UseCase, days: list[str], master: str = "local[2]") -> list[str]:
+def spark_submit_command(uc: UseCase, days: list[str], master: str = "local[2]",
+                         lake: Lake | None = None) -> list[str]:
+    from glideslope.runtime import spark_s3a_conf
+
     bindir = Path(sys.executable).parent
+    conf = {"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1",
+            "spark.pyspark.python": sys.executable, **spark_s3a_conf()}
+    lake_args = ["--lake-root", lake.root] if lake else []
     return [
         str(bindir / "spark-submit"), "--master", master, "--deploy-mode", "client",
         "--name", f"{uc.name}-etl", "--driver-memory", "1g",
-        "--conf", "spark.driver.host=127.0.0.1", "--conf", "spark.driver.bindAddress=127.0.0.1",
-        "--conf", f"spark.pyspark.python={sys.executable}",
-        str(SPARK_JOB), "--usecase", uc.name, *[a for d in days for a in ("--ds", d)],
+        *[a for k, v in conf.items() for a in ("--conf", f"{k}={v}")],
+        str(SPARK_JOB), "--usecase", uc.name, *[a for d in days for a in ("--ds", d)], *lake_args,
     ]
 
 
@@ -85,9 +90,9 @@ def spark_env() -> dict[str, str]:
     return env
 
 
-def transform(uc: UseCase, days: list[str], master: str = "local[2]") -> None:
+def transform(uc: UseCase, days: list[str], master: str = "local[2]", lake: Lake | None = None) -> None:
     """spark-submit the use case's transform for ``days`` (outside Airflow: CLI, demo, tests)."""
-    cmd = spark_submit_command(uc, days, master)
+    cmd = spark_submit_command(uc, days, master, lake)
     log.info("running %s", " ".join(cmd))
     proc = subprocess.run(cmd, env=spark_env(), capture_output=True, text=True)
     if proc.returncode != 0:
@@ -132,7 +137,7 @@ def run_days(uc: UseCase | str, days: list[str], master: str = "local[2]",
     for ds in days:
         land_day(uc, ds, lake)
         validate_raw(uc, ds, lake)
-    transform(uc, days, master)
+    transform(uc, days, master, lake)
     return {ds: validate_and_publish(uc, ds, lake) for ds in days}
 
 
