@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
+import psutil
 import pytest
 
 from stack_fixture import AirflowStack, shared_stack
@@ -99,17 +100,32 @@ class Consumer:
         assert state == "success", f"{self.dag_id}.{task_id} of {run_id} ended {state}; see {self.stack.log}"
         return self.stack.api("GET", ti_path + "/xcomEntries/return_value?deserialize=true")["value"]
 
+    def task_processes(self, run_id: str) -> list[int]:
+        """Pids of the run's task processes still alive (the stack runs on this machine)."""
+        alive = []
+        for ti in self.stack.api("GET", self._run_path(run_id) + "/taskInstances")["task_instances"]:
+            try:
+                if ti["pid"] and psutil.Process(ti["pid"]).status() != psutil.STATUS_ZOMBIE:
+                    alive.append(ti["pid"])
+            except psutil.NoSuchProcess:
+                pass
+        return alive
+
     def end(self, run_id: str) -> None:
-        """Fail the run (its running task is stopped) and free its slot for the next run at once.
+        """Fail the run, free its slot for the next run at once, and wait for its tasks to stop.
 
         The scheduler recounts ``max_active_runs`` only for runs it finishes itself; for a run
         failed through the API the count is refreshed when the DAG processor next parses the file
-        (every 30 s), so the test asks for that parse now. Marking the tasks failed instead races
-        with a task that is starting: the worker's "running" overwrites the "failed".
+        (every 30 s), so the test asks for that parse now. (Marking the tasks failed instead races
+        with a task that is starting: the worker's "running" overwrites the "failed".) A running
+        task learns at its next heartbeat (5 s) that it must stop; until it has, the scheduler
+        would hold ``glideslope down`` waiting for it.
         """
         self.stack.api("PATCH", self._run_path(run_id), {"state": "failed"})
         token = self.stack.api("GET", f"/api/v2/dags/{self.dag_id}/details")["file_token"]
-        self.stack.api("PUT", f"/api/v2/parseDagFile/{token}")
+        self.stack.api("PUT", f"/api/v2/parseDagFile/{token}", accept=(409,))  # 409: a parse is already asked for
+        _until(f"the task processes of {self.dag_id} run {run_id} exit",
+               lambda: not self.task_processes(run_id), every=1.0)
 
     def end_active_runs(self) -> None:
         for run_id, run in self.runs().items():
