@@ -130,3 +130,11 @@ def test_raw_zone_is_append_only(landed):
     _rewrite(lake, "flights", lambda d: d.replace(b"EWR", b"JFK", 1))
     with pytest.raises(RawZoneConflict, match="append-only"):
         land_day(uc, DS, lake)
+
+
+def test_daylight_saving_day_passes(tmp_path):
+    """2013-11-03 has two local 01:00 readings per airport; the UTC hour is the key."""
+    uc = load_usecase("flight_delay")
+    lake = Lake(root=str(tmp_path / "lake"), usecase=uc.name)
+    land_day(uc, "2013-11-03", lake)
+    assert validate_raw(uc, "2013-11-03", lake)["ds"] == "2013-11-03"
