@@ -9,7 +9,8 @@ the drift tests do not depend on the training and scoring stages.
 Run as a script to measure the drift policy over the 2013 season change (the figures in
 docs/drift.md)::
 
-    GLIDESLOPE_HOME=/tmp/gs python tests/integration/drift_support.py --measure
+    GLIDESLOPE_HOME=/tmp/gs .venv/bin/python tests/integration/drift_support.py --etl \
+        --first 2013-05-31 --nights 2013-06-01..2013-07-15
 """
 
 from __future__ import annotations
@@ -282,7 +283,6 @@ def aa_checks(uc: UseCase, lake: Lake, train: tuple[str, str], seeds: int = 5) -
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--measure", action="store_true")
     ap.add_argument("--first", default="2013-05-31", help="day the first champion is trained on")
     ap.add_argument("--nights", default="2013-06-01..2013-06-30")
     ap.add_argument("--etl", action="store_true", help="run the ETL for the needed days first")

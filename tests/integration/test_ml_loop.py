@@ -35,21 +35,26 @@ SMALL = {"window_days": 10, "holdout_days": 2}
 
 
 @contextmanager
-def _alert_sinks() -> Iterator[object]:
-    from glideslope.sinks import SmtpSink
+def _alert_sinks() -> Iterator[tuple[object, object]]:
+    """A real SMTP server and Slack webhook receiver on free loopback ports, wired to the use case's
+    connections for the duration."""
+    from glideslope.sinks import SmtpSink, WebhookReceiver
 
-    smtp = SmtpSink().start()
+    smtp, hook = SmtpSink().start(), WebhookReceiver().start()
     conn = {"AIRFLOW_CONN_SMTP_DEFAULT": json.dumps({"conn_type": "smtp", "host": smtp.host, "port": smtp.port,
                                                      "extra": {"disable_ssl": True, "disable_tls": True,
-                                                               "from_email": "glideslope@localhost"}})}
+                                                               "from_email": "glideslope@localhost"}}),
+            "AIRFLOW_CONN_SLACK_DEFAULT": json.dumps({"conn_type": "slackwebhook",
+                                                      "password": f"{hook.url}/services/glideslope"})}
     old = {k: os.environ.get(k) for k in conn}
     os.environ.update(conn)
     try:
-        yield smtp
+        yield smtp, hook
     finally:
         for k, v in old.items():
             os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
         smtp.stop()
+        hook.stop()
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +65,8 @@ def loop_env(tmp_path_factory, airflow_db):
     old = {k: os.environ.get(k) for k in [*env, "GLIDESLOPE_LAKE_ROOT"]}
     os.environ.update(env)
     os.environ.pop("GLIDESLOPE_LAKE_ROOT", None)
-    with _alert_sinks() as smtp:
-        yield {"home": home, "smtp": smtp}
+    with _alert_sinks() as (smtp, slack):
+        yield {"home": home, "smtp": smtp, "slack": slack}
     for k, v in old.items():
         os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
 
@@ -188,6 +193,8 @@ def test_a_weak_challenger_is_rejected_and_the_champion_stays(weak_challenger, l
     subjects = [m["Subject"] for m in loop_env["smtp"].messages]
     assert any("v2 promoted to champion (was v1)" in s for s in subjects), subjects
     assert any("challenger v3 rejected, champion v2 stays" in s for s in subjects), subjects
+    # Below the floor is a warning: it also goes to Slack.
+    assert any("challenger v3 rejected" in json.dumps(b) for b in loop_env["slack"].bodies)
 
 
 def test_the_training_set_is_point_in_time_on_real_data(better_champion, etl_done) -> None:

@@ -25,9 +25,9 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 MAY = days("2013-05-23", "2013-05-31")       # champion trained on the flights of 05-24..05-31
-JULY = days("2013-07-01", "2013-07-06")      # after the season change
+JULY = days("2013-07-01", "2013-07-04")      # after the season change (the storms of July 1-2)
 MAY_NIGHTS = days("2013-05-25", "2013-05-30")
-JULY_NIGHTS = days("2013-07-01", "2013-07-06")
+JULY_NIGHTS = JULY
 
 
 @pytest.fixture(scope="module")
@@ -140,13 +140,15 @@ def test_in_season_check_is_ok_with_report_and_mlflow_numbers(uc, env, world):
 def test_july_is_drift_in_the_season_columns(uc, env, world):
     from glideslope.drift.monitor import run_check
 
-    n = run_check(uc, "2013-07-04", env)
+    n = run_check(uc, "2013-07-03", env)
     v = n["verdict"]
     assert v["status"] == "drift" and v["data_drift"], v
     assert "wx_temp_mean" in v["drifted_columns"]
     assert v["drift_share"] >= uc.drift.drift_share
-    assert n["window_days_present"] == days("2013-07-01", "2013-07-04")
-    assert n["performance"]["days"] == days("2013-07-01", "2013-07-03")  # night 07-04's flights have not flown
+    assert n["window_days_present"] == days("2013-07-01", "2013-07-03")
+    # night 07-03's flights fly on 07-04: their labels are in the lake, but not yet on 07-03
+    assert env.exists(env.curated("flights", "2013-07-04"))
+    assert n["performance"]["days"] == days("2013-07-01", "2013-07-02")
 
 
 def test_too_few_rows_is_insufficient_data_not_drift(uc, env, world):
@@ -177,43 +179,43 @@ def test_first_drifted_night_waits_for_persistence(monitor_dag, sinks):
     smtp, hook = sinks
     smtp.clear()
     hook.clear()
-    dr, states = run_monitor(monitor_dag, "2013-07-03")
+    dr, states = run_monitor(monitor_dag, "2013-07-01")
     assert dr.state == "success"
     assert states["no_action"] == "success" and states["trigger_retraining"] == "skipped"
-    assert drift_events("2013-07-03") == []
+    assert drift_events("2013-07-01") == []
     assert smtp.messages == [] and hook.bodies == []
 
 
 def test_persistent_drift_emits_one_drift_event_and_alerts(monitor_dag, sinks, env):
     smtp, hook = sinks
-    dr, states = run_monitor(monitor_dag, "2013-07-04")
+    dr, states = run_monitor(monitor_dag, "2013-07-02")
     assert dr.state == "success" and states["trigger_retraining"] == "success", states
-    (event,) = drift_events("2013-07-04")
+    (event,) = drift_events("2013-07-02")
     assert "wx_temp_mean" in event["drifted_columns"]
-    assert event["report"].endswith("/reports/drift/ds=2013-07-04/report.html")
-    assert event["report_url"].endswith("/glideslope/reports/flight_delay/drift/2013-07-04")
+    assert event["report"].endswith("/reports/drift/ds=2013-07-02/report.html")
+    assert event["report_url"].endswith("/glideslope/reports/flight_delay/drift/2013-07-02")
 
     mail = smtp.wait_for(1)[0]
-    assert mail["Subject"] == ("[glideslope][WARNING] flight_delay 2013-07-04: drift detected, "
+    assert mail["Subject"] == ("[glideslope][WARNING] flight_delay 2013-07-02: drift detected, "
                                "retraining triggered")
     body = mail.get_body(preferencelist=("html",)).get_content()
-    assert "wx_temp_mean" in body and "drift on 2 consecutive checks (2013-07-03..2013-07-04)" in body
+    assert "wx_temp_mean" in body and "drift on 2 consecutive checks (2013-07-01..2013-07-02)" in body
     assert "flight_delay__train" in body and "/dags/flight_delay__monitor/runs/" in body
     assert "drift detected, retraining triggered" in hook.wait_for(1)[0]["text"]
 
     link = xcom(dr, "check_drift", "_link_DriftReportLink")  # the "Drift report" button
-    assert link.endswith("/glideslope/reports/flight_delay/drift/2013-07-04")
+    assert link.endswith("/glideslope/reports/flight_delay/drift/2013-07-02")
 
 
 def test_rerun_of_the_same_night_does_not_emit_again(monitor_dag, sinks):
     smtp, _ = sinks
     smtp.clear()
-    dr, states = run_monitor(monitor_dag, "2013-07-04")
+    dr, states = run_monitor(monitor_dag, "2013-07-02")
     assert states["suppress_retraining"] == "success" and states["trigger_retraining"] == "skipped"
-    assert len(drift_events("2013-07-04")) == 1
+    assert len(drift_events("2013-07-02")) == 1
     mail = smtp.wait_for(1)[0]
     assert "retraining suppressed" in mail["Subject"]
-    assert "a retrain was already triggered for 2013-07-04" in mail.get_body(("html",)).get_content()
+    assert "a retrain was already triggered for 2013-07-02" in mail.get_body(("html",)).get_content()
 
 
 def test_drift_outliving_a_retrain_escalates_and_pauses(monitor_dag, sinks, uc, env, world):
@@ -222,22 +224,22 @@ def test_drift_outliving_a_retrain_escalates_and_pauses(monitor_dag, sinks, uc, 
     from glideslope.drift.state import load_state, record_retrain, retraining_paused
 
     smtp, hook = sinks
-    record_retrain(uc, "2013-07-04", "rejected", model_version="99", lake=env)  # the train stage's report
-    _, states = run_monitor(monitor_dag, "2013-07-05")
+    record_retrain(uc, "2013-07-02", "rejected", model_version="99", lake=env)  # the train stage's report
+    _, states = run_monitor(monitor_dag, "2013-07-03")
     assert states["no_action"] == "success"          # 1 of 2 checks after the retrain
     smtp.clear()
     hook.clear()
-    _, states = run_monitor(monitor_dag, "2013-07-06")
+    _, states = run_monitor(monitor_dag, "2013-07-04")
     assert states["escalate"] == "success"
-    assert drift_events("2013-07-06") == []
+    assert drift_events("2013-07-04") == []
     mail = smtp.wait_for(1)[0]
-    assert mail["Subject"].startswith("[glideslope][CRITICAL] flight_delay 2013-07-06: ESCALATION")
+    assert mail["Subject"].startswith("[glideslope][CRITICAL] flight_delay 2013-07-04: ESCALATION")
     assert "ml-oncall@localhost" in mail["X-Envelope-To"]
-    assert "after the retrain of 2013-07-04 (rejected)" in mail.get_body(("html",)).get_content()
+    assert "after the retrain of 2013-07-02 (rejected)" in mail.get_body(("html",)).get_content()
     assert hook.wait_for(1)[0]["text"].startswith(":rotating_light:")
-    assert retraining_paused("flight_delay", env)["ds"] == "2013-07-06"
+    assert retraining_paused("flight_delay", env)["ds"] == "2013-07-04"
     tags = MlflowClient().get_model_version("flight_delay", world["version"]).tags
-    assert tags["glideslope.drift.auto_retrain"] == "paused" and "2013-07-06" in tags["glideslope.drift.escalated"]
+    assert tags["glideslope.drift.auto_retrain"] == "paused" and "2013-07-04" in tags["glideslope.drift.escalated"]
     events = [h["event"] for h in load_state("flight_delay", env)["history"]]
     assert "decision:escalate" in events and "alert_sent:escalated" in events
 
@@ -247,12 +249,12 @@ def test_acknowledging_through_the_dag_resumes(monitor_dag, sinks, env):
 
     smtp, _ = sinks
     smtp.clear()
-    dr, states = run_monitor(monitor_dag, "2013-07-06", acknowledge=True, acknowledged_by="alice",
+    dr, states = run_monitor(monitor_dag, "2013-07-04", acknowledge=True, acknowledged_by="alice",
                              note="July storms; the data are right")
     assert states["acknowledge_escalation"] == "success" and dr.state == "success"
     assert retraining_paused("flight_delay", env) is None
     ack = load_state("flight_delay", env)["acks"][-1]
-    assert ack["by"] == "alice" and ack["was_paused"]["ds"] == "2013-07-06"
+    assert ack["by"] == "alice" and ack["was_paused"]["ds"] == "2013-07-04"
     subjects = [m["Subject"] for m in smtp.wait_for(1)]
     assert any("escalation acknowledged by alice" in s for s in subjects)
 

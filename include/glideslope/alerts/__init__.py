@@ -1,4 +1,11 @@
-"""Alerts: what happened, to whom it goes (routes per use case and severity), how it reads."""
+"""Alerts: what happened (:class:`Alert`), to whom it goes, how it reads.
+
+* :mod:`glideslope.alerts.routing` — the use case's route for a severity (``alerts.routes``);
+* :mod:`glideslope.alerts.render` — email subject and HTML, Slack text;
+* :mod:`glideslope.alerts.links` — Airflow, MLflow and drift-report URLs.
+
+Delivery through Airflow's notifiers is :func:`glideslope.airflow.notifications.send_alert`.
+"""
 
 from __future__ import annotations
 

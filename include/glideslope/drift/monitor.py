@@ -23,6 +23,7 @@ The verdict comes from :mod:`glideslope.drift.policy`; what to do about it is de
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -315,6 +316,11 @@ def run_check(uc: UseCase | str, ds: str, lake: Lake | None = None, *, log_to_ml
         verdict = evaluate_check(columns, current_rows=len(current), reference_rows=len(reference),
                                  spec=uc.drift, performance=perf, metric=uc.promotion.metric)
         if verdict.status == "insufficient_data":
+            other = len(window) - len(current)
+            if other:
+                verdict = dataclasses.replace(verdict, reasons=[*verdict.reasons, (
+                    f"{other} rows in the window were scored by earlier champions; v{champ.version} is judged on "
+                    f"its own predictions only")])
             lake.publish_bytes(paths["html"], _insufficient_page(uc, ds, verdict.reasons).encode())
     numbers["verdict"] = verdict.to_dict()
     numbers["seconds"] = round(time.monotonic() - started, 2)
