@@ -258,12 +258,18 @@ def build_train_dag(uc: UseCase) -> Any:
         def notify(**context: Any) -> dict:
             from glideslope.airflow.notifications import send_alert
             from glideslope.config import load_usecase
+            from glideslope.drift.state import record_retrain
 
             ti = context["ti"]
+            plan = ti.xcom_pull(task_ids="plan_training") or {}
             for task_id, kind in (("promote_champion", "promoted"), ("keep_champion", "rejected"),
                                   ("rollback_champion", "rolled_back")):
                 result = ti.xcom_pull(task_ids=task_id)
                 if result:
+                    # The drift monitor escalates when drift outlives a retrain: tell it one ran.
+                    record_retrain(name, plan.get("ds") or result.get("ds"), kind,
+                                   model_version=result.get("challenger_version") or result.get("version"),
+                                   run_id=context.get("run_id"))
                     alert = _alert(name, result, kind)
                     send_alert(load_usecase(name), alert, context)
                     return {"kind": alert.kind, "title": alert.title}
