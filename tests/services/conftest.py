@@ -475,7 +475,7 @@ def start_airflow(services_dir: Path, postgres: Postgres, redis_url: str, glides
     env = clean_env(env)
     airflow_cli(env, "db", "migrate", log_dir=home)
     password = secrets.token_urlsafe(12)
-    airflow_cli(env, "users", "create", "--username", "admin", "--password", password, "--role", "Admin",
+    airflow_cli(env, "users", "create", "--username", "admin", f"--password={password}", "--role", "Admin",
                 "--firstname", "Glide", "--lastname", "Slope", "--email", "admin@localhost", log_dir=home)
     airflow = str(VENV_BIN / "airflow")
     procs: dict[str, Proc] = {}
