@@ -9,9 +9,11 @@ Timeline (defaults; the choice of dates is explained in docs/drift.md):
 1. history backfill, 2013-05-04 … 2013-06-11: the ETL stage (land → gate → Spark → gate →
    publish) in one Spark job, then feature materialization;
 2. the first model: ``flight_delay__train`` as of 2013-05-31 → champion v1;
-3. nightly cycles 2013-06-12 … 2013-06-20 through Airflow: ``__etl`` → ``__features`` →
+3. nightly cycles 2013-06-12 … 2013-07-03 through Airflow: ``__etl`` → ``__features`` →
    ``__score`` → ``__monitor``; a drift event from the monitor starts ``__train`` with the
-   event's payload, exactly what the scheduler does for the Asset-scheduled DAG;
+   event's payload, exactly what the scheduler does for the Asset-scheduled DAG. June's drift
+   retrains twice (06-19, 06-30); the July storms outlive the second retrain and the monitor
+   escalates on 07-02 and pauses automatic retraining;
 4. a summary: champion, predictions, alerts sent (the local mail sink and webhook receiver
    keep them as files), where to look.
 """
@@ -252,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--history-end", default="2013-06-11")
     ap.add_argument("--train-on", default="2013-05-31")
     ap.add_argument("--first-night", default="2013-06-12")
-    ap.add_argument("--last-night", default="2013-06-20")
+    ap.add_argument("--last-night", default="2013-07-03")
     ap.add_argument("--keep", action="store_true", help="keep the previous demo's lake, models and runs")
     args = ap.parse_args(argv)
 
