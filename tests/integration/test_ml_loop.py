@@ -14,13 +14,12 @@ from __future__ import annotations
 import json
 import os
 import runpy
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 import pendulum
 import pytest
+from drift_support import local_alert_sinks
 
 from glideslope.config import load_usecase
 from glideslope.lake import Lake
@@ -34,29 +33,6 @@ D = DAYS[-1]
 SMALL = {"window_days": 10, "holdout_days": 2}
 
 
-@contextmanager
-def _alert_sinks() -> Iterator[tuple[object, object]]:
-    """A real SMTP server and Slack webhook receiver on free loopback ports, wired to the use case's
-    connections for the duration."""
-    from glideslope.sinks import SmtpSink, WebhookReceiver
-
-    smtp, hook = SmtpSink().start(), WebhookReceiver().start()
-    conn = {"AIRFLOW_CONN_SMTP_DEFAULT": json.dumps({"conn_type": "smtp", "host": smtp.host, "port": smtp.port,
-                                                     "extra": {"disable_ssl": True, "disable_tls": True,
-                                                               "from_email": "glideslope@localhost"}}),
-            "AIRFLOW_CONN_SLACK_DEFAULT": json.dumps({"conn_type": "slackwebhook",
-                                                      "password": f"{hook.url}/services/glideslope"})}
-    old = {k: os.environ.get(k) for k in conn}
-    os.environ.update(conn)
-    try:
-        yield smtp, hook
-    finally:
-        for k, v in old.items():
-            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
-        smtp.stop()
-        hook.stop()
-
-
 @pytest.fixture(scope="module")
 def loop_env(tmp_path_factory, airflow_db):
     """Own lake, MLflow store and Feast registry for this module (the Airflow DB is the session's)."""
@@ -65,7 +41,7 @@ def loop_env(tmp_path_factory, airflow_db):
     old = {k: os.environ.get(k) for k in [*env, "GLIDESLOPE_LAKE_ROOT"]}
     os.environ.update(env)
     os.environ.pop("GLIDESLOPE_LAKE_ROOT", None)
-    with _alert_sinks() as (smtp, slack):
+    with local_alert_sinks() as (smtp, slack):
         yield {"home": home, "smtp": smtp, "slack": slack}
     for k, v in old.items():
         os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
