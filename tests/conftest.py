@@ -18,7 +18,7 @@ _HOME = Path(os.environ.get("GLIDESLOPE_TEST_HOME") or tempfile.mkdtemp(prefix="
 os.environ["GLIDESLOPE_HOME"] = str(_HOME)
 os.environ.setdefault("GLIDESLOPE_PROFILE", "embedded")
 
-from glideslope.runtime import embedded_airflow_env  # noqa: E402
+from glideslope_local.env import embedded_airflow_env  # noqa: E402
 
 # Forced, not defaulted: an AIRFLOW_HOME or connection left in the shell must not leak into tests.
 os.environ.update(embedded_airflow_env())

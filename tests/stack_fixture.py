@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from glideslope import stack
+from glideslope_local import stack
 
 # SQLite has one writer: a REST write that meets the scheduler's transaction waits out the busy
 # timeout and answers 500 "Database error". Such a write is retried, any other error is not.

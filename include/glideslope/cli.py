@@ -11,16 +11,16 @@ import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
     # name: (module:function taking argv and returning an exit code, one-line help)
-    "demo": ("glideslope.demo:main", "Run the whole loop on replayed real days (embedded profile)."),
-    "up": ("glideslope.stack:up", "Start Airflow (API server + UI, scheduler, DAG processor, triggerer)."),
-    "down": ("glideslope.stack:down", "Stop the Airflow started by 'up'."),
-    "status": ("glideslope.stack:status", "Show whether Airflow is running and where."),
-    "airflow-env": ("glideslope.stack:print_env", "Print the Airflow environment as shell exports."),
-    "mlflow-ui": ("glideslope.stack:mlflow_ui", "Serve the MLflow UI on the embedded tracking store."),
+    "demo": ("glideslope_local.demo:main", "Run the whole loop on replayed real days (embedded profile)."),
+    "up": ("glideslope_local.stack:up", "Start Airflow (API server + UI, scheduler, DAG processor, triggerer)."),
+    "down": ("glideslope_local.stack:down", "Stop the Airflow started by 'up'."),
+    "status": ("glideslope_local.stack:status", "Show whether Airflow is running and where."),
+    "airflow-env": ("glideslope_local.stack:print_env", "Print the Airflow environment as shell exports."),
+    "mlflow-ui": ("glideslope_local.stack:mlflow_ui", "Serve the MLflow UI on the embedded tracking store."),
     "etl": ("glideslope.etl.pipeline:cli", "Land, validate and transform days outside Airflow."),
     "train": ("glideslope.training.cli:main", "Train candidates for a use case (also the GPU pod entry point)."),
     "rollback": ("glideslope.registry.cli:rollback", "Move 'champion' back to the previous champion."),
-    "ack": ("glideslope.drift.cli:acknowledge", "Acknowledge an escalation and resume automatic retraining."),
+    "ack": ("glideslope.airflow.ack:acknowledge", "Acknowledge an escalation and resume automatic retraining."),
 }
 
 

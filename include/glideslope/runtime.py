@@ -1,8 +1,9 @@
-"""The process environment Airflow runs with, per profile.
+"""The process environment of the production profile, and what every profile's workers share.
 
-``make up``, ``make demo``, the CLI and the tests all build Airflow's environment here, so
-there is one place that says which folders, executor and connections the embedded profile uses.
-Production deployments set the same variables in docker-compose / Helm instead.
+docker-compose, Helm values and the services tests set Airflow's variables from
+:func:`production_airflow_env`; workers and the GPU pod get the Glideslope settings from
+:func:`glideslope_env`. The embedded profile's environment (one machine, SQLite, loopback) is
+tooling, not library: :mod:`glideslope_local.env`.
 """
 
 from __future__ import annotations
@@ -18,78 +19,6 @@ from glideslope.config import PROJECT_ROOT, Settings, settings
 def java_home() -> str | None:
     java = shutil.which("java")
     return str(Path(java).resolve().parents[1]) if java else None
-
-
-DEFAULT_AIRFLOW_PORT = 8080
-DEFAULT_SMTP_PORT = 8025
-DEFAULT_WEBHOOK_PORT = 8099
-
-
-def _env_port(name: str, default: int) -> int:
-    raw = os.environ.get(name, "")
-    try:
-        return int(raw) if raw else default
-    except ValueError:
-        raise ValueError(f"{name}={raw!r}: expected a TCP port number") from None
-
-
-def airflow_port() -> int:
-    """The API server / UI port: ``GLIDESLOPE_AIRFLOW_PORT``, else 8080."""
-    return _env_port("GLIDESLOPE_AIRFLOW_PORT", DEFAULT_AIRFLOW_PORT)
-
-
-def embedded_airflow_env(cfg: Settings | None = None, port: int | None = None) -> dict[str, str]:
-    """Variables for Airflow on one machine: SQLite metadata, LocalExecutor, loopback only.
-
-    The ``smtp_default`` and ``slack_default`` connections point at the local mail sink and
-    webhook receiver (ports ``GLIDESLOPE_SMTP_PORT`` / ``GLIDESLOPE_WEBHOOK_PORT``), so alerts
-    of the embedded profile never leave the machine.
-    """
-    cfg = cfg or settings()
-    port = airflow_port() if port is None else port
-    smtp_port = _env_port("GLIDESLOPE_SMTP_PORT", DEFAULT_SMTP_PORT)
-    webhook_port = _env_port("GLIDESLOPE_WEBHOOK_PORT", DEFAULT_WEBHOOK_PORT)
-    home = cfg.home / "airflow"
-    url = f"http://127.0.0.1:{port}"
-    env = {
-        "GLIDESLOPE_PROFILE": cfg.profile,
-        "GLIDESLOPE_HOME": str(cfg.home),
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        "AIRFLOW__CORE__PARALLELISM": "4",
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-        "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__API__BASE_URL": url,
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(port + 713),
-        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(port + 714),
-        "GLIDESLOPE_AIRFLOW_BASE_URL": url,
-        "MLFLOW_TRACKING_URI": cfg.mlflow_tracking_uri,
-        "GX_ANALYTICS_ENABLED": "false",
-        "SPARK_LOCAL_IP": "127.0.0.1",
-        "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({"conn_type": "spark", "host": "local[2]"}),
-        "GLIDESLOPE_SMTP_PORT": str(smtp_port),
-        "GLIDESLOPE_WEBHOOK_PORT": str(webhook_port),
-        # The local sink speaks plain SMTP: with SSL or STARTTLS on (the hook's defaults) every
-        # mail fails with WRONG_VERSION_NUMBER / "STARTTLS extension not supported".
-        "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps({
-            "conn_type": "smtp", "host": "127.0.0.1", "port": smtp_port,
-            "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "glideslope@localhost",
-                      "timeout": 10, "retry_limit": 1},
-        }),
-        # A full http URL in the password is used as the webhook URL verbatim.
-        "AIRFLOW_CONN_SLACK_DEFAULT": json.dumps({
-            "conn_type": "slackwebhook", "password": f"http://127.0.0.1:{webhook_port}/services/glideslope",
-        }),
-    }
-    jh = java_home()
-    if jh:
-        env["JAVA_HOME"] = jh
-    return env
 
 
 FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"

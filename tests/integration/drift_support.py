@@ -30,7 +30,7 @@ import pandas as pd
 
 from glideslope.config import UseCase, load_usecase, settings
 from glideslope.lake import Lake
-from glideslope.sinks import SmtpSink, WebhookReceiver
+from glideslope_local.sinks import SmtpSink, WebhookReceiver
 
 
 @contextlib.contextmanager

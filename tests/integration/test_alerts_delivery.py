@@ -13,7 +13,7 @@ from drift_support import local_alert_sinks
 from glideslope.airflow.notifications import AlertDeliveryError, send_alert
 from glideslope.alerts import Alert
 from glideslope.config import load_usecase
-from glideslope.sinks import SmtpSink
+from glideslope_local.sinks import SmtpSink
 
 pytestmark = pytest.mark.integration
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pendulum
 
+from glideslope.airflow.assets import features_asset
 from glideslope.airflow.dagkit import DS_TEMPLATE, dag_kwargs, ds_param, resolve_ds
-from glideslope.assets import features_asset
 from glideslope.config import PROJECT_ROOT, UseCase, settings
 
 DOC = """\

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from glideslope.airflow.assets import features_asset, online_features_asset
 from glideslope.airflow.dagkit import dag_kwargs, ds_param
-from glideslope.assets import features_asset, online_features_asset
 from glideslope.config import UseCase
 
 DOC = """\

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from glideslope.airflow.assets import drift_asset
 from glideslope.airflow.dagkit import dag_kwargs, ds_param, resolve_ds
 from glideslope.airflow.links import with_drift_report_link
-from glideslope.assets import drift_asset
 from glideslope.config import UseCase
 
 DOC = """\

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from glideslope.airflow.assets import online_features_asset
 from glideslope.airflow.dagkit import dag_kwargs, ds_param
 from glideslope.airflow.features import requested_days
-from glideslope.assets import online_features_asset
 from glideslope.config import UseCase
 
 DOC = """\

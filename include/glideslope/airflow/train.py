@@ -9,10 +9,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from glideslope.airflow.assets import drift_asset
 from glideslope.airflow.dagkit import dag_kwargs
 from glideslope.airflow.features import triggering_days
 from glideslope.airflow.links import with_mlflow_links
-from glideslope.assets import drift_asset
 from glideslope.config import UseCase, settings
 
 DOC = """\

@@ -9,7 +9,7 @@
 * :mod:`glideslope.drift.state` — the persisted state (``Lake.state("drift")``) and
   :func:`~glideslope.drift.state.record_retrain`, which the train stage calls.
 * :mod:`glideslope.drift.loop` — record a check, decide, acknowledge; builds the alerts.
-* :mod:`glideslope.drift.cli` — ``glideslope ack``.
+* :mod:`glideslope.airflow.ack` — ``glideslope ack``.
 
 Heavy libraries (pandas, Evidently, MLflow) are imported inside the functions that use them.
 """

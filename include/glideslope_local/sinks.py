@@ -1,7 +1,7 @@
 """Local stand-ins for a mail server and Slack: an SMTP sink and a webhook receiver on loopback.
 
 The embedded profile points the ``smtp_default`` and ``slack_default`` connections at these
-(see :func:`glideslope.runtime.embedded_airflow_env`), so the demo and the tests can show and
+(see :func:`glideslope_local.env.embedded_airflow_env`), so the demo and the tests can show and
 assert exactly what would have been sent, and nothing leaves the machine.
 
 * :class:`SmtpSink` — an aiosmtpd server in a background thread; every message is kept in
@@ -9,7 +9,7 @@ assert exactly what would have been sent, and nothing leaves the machine.
 * :class:`WebhookReceiver` — a stdlib HTTP server in a background thread; every POSTed JSON body
   is kept (``bodies``) and, with a folder, written as ``<n>.json``.
 
-Both bind to 127.0.0.1 only. ``python -m glideslope.sinks --folder DIR`` runs both in the
+Both bind to 127.0.0.1 only. ``python -m glideslope_local.sinks --folder DIR`` runs both in the
 foreground (ports from ``GLIDESLOPE_SMTP_PORT`` / ``GLIDESLOPE_WEBHOOK_PORT``).
 """
 
@@ -189,7 +189,7 @@ class WebhookReceiver:
 def start_sinks(folder: str | Path | None = None, smtp_port: int | None = None,
                 webhook_port: int | None = None) -> tuple[SmtpSink, WebhookReceiver]:
     """Start both on the embedded profile's ports (``GLIDESLOPE_SMTP_PORT`` / ``_WEBHOOK_PORT``)."""
-    from glideslope.runtime import DEFAULT_SMTP_PORT, DEFAULT_WEBHOOK_PORT
+    from glideslope_local.env import DEFAULT_SMTP_PORT, DEFAULT_WEBHOOK_PORT
 
     smtp_port = smtp_port or int(os.environ.get("GLIDESLOPE_SMTP_PORT") or DEFAULT_SMTP_PORT)
     webhook_port = webhook_port or int(os.environ.get("GLIDESLOPE_WEBHOOK_PORT") or DEFAULT_WEBHOOK_PORT)
@@ -209,7 +209,7 @@ def stop_sinks(*sinks: SmtpSink | WebhookReceiver) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m glideslope.sinks",
+    ap = argparse.ArgumentParser(prog="python -m glideslope_local.sinks",
                                  description="Run the local SMTP sink and webhook receiver in the foreground.")
     ap.add_argument("--folder", default=None, help="write mails (.eml) and webhook bodies (.json) here")
     args = ap.parse_args(argv)

@@ -5,7 +5,7 @@ server with the UI, the scheduler (LocalExecutor, parallelism 4), the DAG proces
 triggerer, bound to 127.0.0.1, on the project's ``dags/`` and ``plugins/``. Beside it, the MLflow
 UI on the embedded tracking store and the local SMTP sink / webhook receiver the ``smtp_default``
 and ``slack_default`` connections point at. The environment is
-:func:`glideslope.runtime.embedded_airflow_env`, the one ``make demo`` uses, so the demo's runs
+:func:`glideslope_local.env.embedded_airflow_env`, the one ``make demo`` uses, so the demo's runs
 are listed in the UI.
 
 Each process tree runs in a session of its own; the leaders are recorded in
@@ -36,7 +36,7 @@ from urllib.parse import urlparse
 import psutil
 
 from glideslope.config import Settings, settings
-from glideslope.runtime import airflow_port, embedded_airflow_env
+from glideslope_local.env import airflow_port, embedded_airflow_env
 
 HEALTH_PATH = "/api/v2/monitor/health"
 COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
@@ -462,7 +462,7 @@ def start_sinks(cfg: Settings, env: dict[str, str]) -> Service | None:
     if not all(port_is_free(p) for p in ports):
         return None
     folder = cfg.home / "alerts"
-    service, _ = _spawn("alerts", [sys.executable, "-m", "glideslope.sinks", "--folder", str(folder)], env,
+    service, _ = _spawn("alerts", [sys.executable, "-m", "glideslope_local.sinks", "--folder", str(folder)], env,
                         folder / "sinks.log", f"smtp://127.0.0.1:{ports[0]} http://127.0.0.1:{ports[1]}")
     _record(cfg, service)
     return service

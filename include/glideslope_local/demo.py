@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from glideslope.config import PROJECT_ROOT, load_usecase, settings
-from glideslope.runtime import embedded_airflow_env
+from glideslope_local.env import embedded_airflow_env
 
 STAGES = ("etl", "features", "train", "score", "monitor")
 
@@ -264,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     if cfg.profile != "embedded":
         console.print("[red]The demo runs on the embedded profile (GLIDESLOPE_PROFILE=embedded).[/red]")
         return 2
-    from glideslope.stack import read_state
+    from glideslope_local.stack import read_state
 
     if read_state(cfg):
         console.print("[red]Airflow (make up) is running on this home: stop it with `make down`, run the demo, "
@@ -277,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     console.rule(f"[bold]Glideslope demo[/bold] — {args.usecase}, home {cfg.home}")
     _prepare_airflow(console)
 
-    from glideslope.sinks import start_sinks, stop_sinks
+    from glideslope_local.sinks import start_sinks, stop_sinks
 
     sinks = start_sinks(cfg.home / "alerts")
     console.print(f"Local SMTP sink on 127.0.0.1:{os.environ['GLIDESLOPE_SMTP_PORT']}, webhook receiver on "
