@@ -1,6 +1,8 @@
 """Airflow Assets that connect the stages of a use case.
 
 ``<uc>.features`` is updated by ``<uc>__etl`` and schedules ``<uc>__features``;
+``<uc>.online_features`` is updated by ``<uc>__features`` and schedules ``<uc>__score``;
+``<uc>.predictions`` is updated by ``<uc>__score`` and schedules ``<uc>__monitor``;
 ``<uc>.drift`` is emitted by ``<uc>__monitor`` and schedules ``<uc>__train``.
 """
 
@@ -29,3 +31,9 @@ def drift_asset(usecase: str) -> Asset:
     from airflow.sdk import Asset
 
     return Asset(name=f"{usecase}.drift", uri=f"glideslope://{usecase}/drift", group="glideslope")
+
+
+def predictions_asset(usecase: str) -> Asset:
+    from airflow.sdk import Asset
+
+    return Asset(name=f"{usecase}.predictions", uri=f"glideslope://{usecase}/predictions", group="glideslope")

@@ -37,20 +37,6 @@ def dag_kwargs(uc: UseCase, stage: str, doc: str, **overrides: Any) -> dict[str,
     return kwargs
 
 
-# The logical day a run works on: a manual run may name it with the ``ds`` Param; otherwise the
-# run's logical date. Templated fields use DS_TEMPLATE, task bodies call resolve_ds(context).
-DS_TEMPLATE = "{{ params.ds if params.ds else ds }}"
-
-
-def resolve_ds(context: Any) -> str:
-    ds = (context.get("params") or {}).get("ds") or context.get("ds")
-    if not ds:
-        raise ValueError(
-            f"run {context.get('run_id')} has no logical date: trigger it with a logical date or set the 'ds' Param"
-        )
-    return str(ds)
-
-
 def ds_param() -> Any:
     from airflow.sdk import Param
 

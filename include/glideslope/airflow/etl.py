@@ -9,7 +9,8 @@ from typing import Any
 import pendulum
 
 from glideslope.airflow.assets import features_asset
-from glideslope.airflow.dagkit import DS_TEMPLATE, dag_kwargs, ds_param, resolve_ds
+from glideslope.airflow.dagkit import dag_kwargs, ds_param
+from glideslope.airflow.request import DS_TEMPLATE, run_request
 from glideslope.config import PROJECT_ROOT, UseCase, settings
 
 DOC = """\
@@ -84,18 +85,16 @@ def build_etl_dag(uc: UseCase) -> Any:
 
         @task(task_id="land_raw_day")
         def land_raw_day(**context: Any) -> list[dict]:
-            from glideslope.config import load_usecase
             from glideslope.data.landing import land_day
 
-            return land_day(load_usecase(name), resolve_ds(context))
+            return land_day(uc, run_request(name, context).require_ds())
 
         @task(task_id="validate_raw_day")
         def validate_raw_day(**context: Any) -> dict:
-            from glideslope.config import load_usecase
             from glideslope.etl.pipeline import validate_raw
             from glideslope.quality import DataQualityError
 
-            spec, ds = load_usecase(name), resolve_ds(context)
+            spec, ds = uc, run_request(name, context).require_ds()
             try:
                 return validate_raw(spec, ds)
             except DataQualityError as e:
@@ -120,17 +119,18 @@ def build_etl_dag(uc: UseCase) -> Any:
 
         @task(task_id="validate_and_publish", outlets=[features])
         def validate_and_publish(**context: Any):  # type: ignore[no-untyped-def]
-            from glideslope.config import load_usecase
             from glideslope.etl.pipeline import validate_and_publish as publish
             from glideslope.quality import DataQualityError
 
-            spec, ds = load_usecase(name), resolve_ds(context)
+            req = run_request(name, context)
+            spec, ds = uc, req.require_ds()
             try:
                 result = publish(spec, ds)
             except DataQualityError as e:
                 _quarantine_alert(spec, ds, e, context)
                 raise AirflowFailException(str(e)) from e
-            yield Metadata(features, extra={"ds": ds, "outputs": {k: v["rows"] for k, v in result["outputs"].items()}})
+            yield Metadata(features, extra={"ds": ds, "outputs": {k: v["rows"] for k, v in result["outputs"].items()},
+                                            "trigger": req.trigger, "run_id": req.run_id})
             return result
 
         land_raw_day() >> validate_raw_day() >> transform_with_spark >> validate_and_publish()

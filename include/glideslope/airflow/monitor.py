@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from glideslope.airflow.assets import drift_asset
-from glideslope.airflow.dagkit import dag_kwargs, ds_param, resolve_ds
+from glideslope.airflow.assets import drift_asset, predictions_asset
+from glideslope.airflow.dagkit import dag_kwargs, ds_param
 from glideslope.airflow.links import with_drift_report_link
+from glideslope.airflow.request import run_request
 from glideslope.config import UseCase
 
 DOC = """\
 # {uc.name} — nightly drift monitor
 
-Runs at `{uc.schedule.monitor}` (after scoring), or by hand with Params. For logical day D:
+Runs whenever `{uc.name}__score` has published predictions (Asset `{uc.name}.predictions`), or
+by hand with Params. It checks every predicted night after the newest check (so a night whose
+event was merged into another is not skipped), or the night of the `ds` Param; the branch below
+acts on the newest night, and every night's check and decision is recorded in the drift state.
+For night D:
 
 1. `acknowledge_escalation` — only with the Param `acknowledge` = true: records that
    `acknowledged_by` looked at the escalation (with `note`), resumes automatic retraining and
@@ -39,7 +44,7 @@ Runs at `{uc.schedule.monitor}` (after scoring), or by hand with Params. For log
 4. `send_alerts` — the decision's alert (`drift_detected`, `retrain_suppressed`, `escalated`) to
    the route of its severity; an alert already sent for D is not repeated on a rerun.
 
-**Params**: `ds` (day to check), `acknowledge`, `acknowledged_by`, `note`.
+**Params**: `ds` (night to check), `acknowledge`, `acknowledged_by`, `note`.
 Acknowledge from a shell instead: `glideslope ack --usecase {uc.name} --by NAME --note "..."`.
 
 **State**: `state/drift.json` in the lake keeps every check, trigger (emitted or suppressed),
@@ -58,7 +63,7 @@ def build_monitor_dag(uc: UseCase) -> Any:
     name = uc.name
     asset = drift_asset(name)
     train_dag_id = uc.dag_id("train")
-    with DAG(schedule=uc.schedule.monitor, **dag_kwargs(
+    with DAG(schedule=[predictions_asset(name)], **dag_kwargs(
         uc, "monitor", DOC,
         params={
             "ds": ds_param(),
@@ -81,19 +86,29 @@ def build_monitor_dag(uc: UseCase) -> Any:
             if not by:
                 raise AirflowFailException("acknowledge=true needs the Param acknowledged_by (who acknowledges)")
             from glideslope.airflow.notifications import send_alert
-            from glideslope.config import load_usecase
             from glideslope.drift.loop import acknowledge, alert_from_dict
 
-            spec = load_usecase(name)
-            result = acknowledge(spec, by=by, note=params.get("note") or "", ds=resolve_ds(context))
+            spec = uc
+            result = acknowledge(spec, by=by, note=params.get("note") or "", ds=run_request(name, context).ds)
             send_alert(spec, alert_from_dict(result["alert"]), context)
             return {"acknowledged": True, "by": by, "was_paused": result["was_paused"]}
 
         @task(task_id="check_drift")
         def check_drift(**context: Any) -> dict:
-            from glideslope.drift.monitor import run_check
+            from airflow.sdk.exceptions import AirflowSkipException
 
-            return run_check(name, resolve_ds(context))
+            from glideslope.backlog import nights_to_check
+            from glideslope.drift.monitor import run_check
+            from glideslope.drift.state import load_state
+            from glideslope.lake import Lake
+
+            req = run_request(name, context)
+            nights = nights_to_check(req, Lake.for_usecase(name), load_state(name).get("checks", {}))
+            if not nights:
+                raise AirflowSkipException(f"no predicted night of {name} to check")
+            earlier = [run_check(uc, ds) for ds in nights[:-1]]
+            context["ti"].xcom_push(key="earlier_checks", value=earlier)
+            return run_check(uc, nights[-1])
 
         @task.branch(task_id="decide_action")
         def decide_action(numbers: dict, **context: Any) -> str:
@@ -101,8 +116,10 @@ def build_monitor_dag(uc: UseCase) -> Any:
 
             ti = context["ti"]
             # One training run per use case: a queued or running train run suppresses a new trigger.
-            active = ti.get_dr_count(dag_id=train_dag_id, states=["queued", "running"])
-            decision = decide_and_record(name, resolve_ds(context), numbers, train_active=active > 0)
+            active = ti.get_dr_count(dag_id=train_dag_id, states=["queued", "running"]) > 0
+            for earlier in ti.xcom_pull(task_ids="check_drift", key="earlier_checks") or []:
+                decide_and_record(uc, earlier["ds"], earlier, train_active=active)
+            decision = decide_and_record(uc, numbers["ds"], numbers, train_active=active)
             ti.xcom_push(key="decision", value=decision)
             return BRANCHES.get(decision["action"], "no_action")
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from glideslope.airflow.assets import drift_asset
 from glideslope.airflow.dagkit import dag_kwargs
-from glideslope.airflow.features import triggering_days
 from glideslope.airflow.links import with_mlflow_links
+from glideslope.airflow.request import queued_events, run_request
 from glideslope.config import UseCase, settings
 
 DOC = """\
@@ -22,11 +22,14 @@ Runs on the cron `{uc.schedule.train}` (UTC), whenever `{uc.name}__monitor` repo
 `{uc.name}.drift`), or by hand with Params. At most one run at a time.
 
 1. `plan_training` — what this run does: the day D whose labels end the window (Param `ds`, else
-   the drift event's day, else the newest labelled day), the candidates, the window, the reason.
+   the newest day of the drift events, else the newest labelled day), the candidates, the window,
+   the reason. A drift-triggered run answers every drift event not answered yet (events queued
+   behind a running training are merged into one run and all listed). While an escalation has
+   paused automatic retraining, drift and cron runs train nothing (the plan says why).
 2. `build_training_set` — labelled events of the `window_days` days ending at D, joined point in
    time to the Feast feature service `{uc.features.service}`; the last `holdout_days` days are the
    holdout, never trained on. Written once to `training/ds=D/...` in the lake.
-3. `train_candidates` — `glideslope train`: every candidate (xgboost, scikit-learn) is an MLflow
+3. `train_candidates` — every candidate (xgboost, scikit-learn) is an MLflow
    run in experiment `{uc.name}` (params, holdout metrics, model with signature, datasets,
    feature service, window, package version, git commit). The best becomes a new version of the
    registered model `{uc.registered_model}` with alias `challenger`.
@@ -38,7 +41,8 @@ Runs on the cron `{uc.schedule.train}` (UTC), whenever `{uc.name}__monitor` repo
    during the evaluation) *or* **`keep_champion`** runs (rejection recorded); the other is skipped.
    The decision, its numbers and reason are tags on both model versions and a JSON artifact on the
    challenger's run; the task buttons link to the MLflow run and model version.
-6. `notify` — an alert with the outcome.
+6. `notify` — an alert with the outcome, and the outcome recorded for the drift monitor
+   (a failed training too: drift that outlives a failed retrain escalates).
 
 **Params**: `candidates` (names or families; e.g. `["dummy"]` for a deliberately weak run),
 `candidate_params` (per-candidate parameter overrides for this run), `window_days`, `holdout_days`,
@@ -57,22 +61,30 @@ POD_RESULT_FILE = "/airflow/xcom/return.json"
 
 
 def training_arguments(usecase: str, plan: dict[str, Any], training_set: str, result_file: str) -> list[str]:
-    """``glideslope train`` arguments for a plan (values may be Jinja templates for the pod)."""
+    """``glideslope train`` arguments for a plan: the run request's fields, then the training options.
+
+    The values may be Jinja templates (the pod's arguments are rendered from the plan's XCom).
+    """
     return [
-        "train", "--usecase", usecase, "--ds", plan["ds"], "--candidates", plan["candidates"],
-        "--candidate-params", plan["candidate_params"], "--reason", plan["reason"], "--trigger", plan["trigger"],
-        "--window-days", plan["window_days"],
-        "--holdout-days", plan["holdout_days"], "--training-set", training_set, "--result-file", result_file,
+        "train", "--usecase", usecase, "--ds", plan["ds"], "--trigger", plan["request_trigger"],
+        "--reason", plan["reason"], "--run-id", plan["run_id"], "--events", plan["events"],
+        "--params", plan["params"],
+        "--candidates", plan["candidates"], "--candidate-params", plan["candidate_params"],
+        "--window-days", plan["window_days"], "--holdout-days", plan["holdout_days"],
+        "--training-set", training_set, "--result-file", result_file,
     ]
 
 
 def _templated_plan() -> dict[str, str]:
     def pull(key: str, fmt: str = "") -> str:
-        return "{{ ti.xcom_pull(task_ids='plan_training')['" + key + "']" + fmt + " }}"
+        return "{{ ti.xcom_pull(task_ids='plan_training')" + key + fmt + " }}"
 
-    return {"ds": pull("ds"), "candidates": pull("candidates", " | join(',')"),
-            "candidate_params": pull("candidate_params", " | tojson"), "reason": pull("reason"),
-            "trigger": pull("trigger"), "window_days": pull("window_days"), "holdout_days": pull("holdout_days")}
+    return {"ds": pull("['ds']"), "request_trigger": pull("['request']['trigger']"),
+            "reason": pull("['reason']"), "run_id": pull("['request']['run_id']"),
+            "events": pull("['request']['events']", " | tojson"), "params": pull("['request']['params']", " | tojson"),
+            "candidates": pull("['candidates']", " | join(',')"),
+            "candidate_params": pull("['candidate_params']", " | tojson"),
+            "window_days": pull("['window_days']"), "holdout_days": pull("['holdout_days']")}
 
 
 def training_task(uc: UseCase, plan: Any, training_set: Any) -> Any:
@@ -93,56 +105,14 @@ def training_task(uc: UseCase, plan: Any, training_set: Any) -> Any:
         [plan, training_set] >> pod
         return pod.output
 
-    name = uc.name
-
     @task(task_id="train_candidates")
     def train_candidates(plan: dict, training_set: dict) -> dict:
-        import json
-        import tempfile
-        from pathlib import Path
+        from glideslope.training import train_for_plan
+        from glideslope.training.plan import TrainingPlan
 
-        from glideslope.cli import main as glideslope_cli
-
-        with tempfile.TemporaryDirectory() as tmp:
-            result = Path(tmp) / "result.json"
-            argv = training_arguments(name, {**plan, "candidates": ",".join(plan["candidates"]),
-                                             "candidate_params": json.dumps(plan["candidate_params"]),
-                                             "window_days": str(plan["window_days"]),
-                                             "holdout_days": str(plan["holdout_days"])},
-                                      training_set["uri"], str(result))
-            code = glideslope_cli(argv)
-            if code != 0:
-                raise RuntimeError(f"glideslope {' '.join(argv)} exited with {code}")
-            return json.loads(result.read_text())
+        return train_for_plan(uc, TrainingPlan.from_summary(plan), training_set=training_set["uri"])
 
     return train_candidates(plan, training_set)
-
-
-def _plan(name: str, context: Any) -> dict[str, Any]:
-    from glideslope.config import load_usecase
-    from glideslope.training.dataset import latest_label_day
-
-    spec = load_usecase(name)
-    params = context.get("params") or {}
-    drift_days = triggering_days(context)
-    trigger = "drift" if drift_days or (context.get("triggering_asset_events") or {}) else (
-        "schedule" if str(getattr(context.get("dag_run"), "run_type", "")).endswith("scheduled") else "manual")
-    ds = params.get("ds") or (drift_days[-1] if drift_days else None) or latest_label_day(spec)
-    if not ds:
-        raise ValueError(f"no labelled day for {name} yet (curated/{spec.label.table} is empty): run the ETL first")
-    drift_reasons = [r for evs in (context.get("triggering_asset_events") or {}).values() for ev in evs
-                     for r in ((getattr(ev, "extra", None) or {}).get("reasons") or [])]
-    default_reason = {"drift": f"drift detected ({', '.join(drift_days) or 'event'})"
-                               + (f": {'; '.join(map(str, drift_reasons))}" if drift_reasons else ""),
-                      "schedule": f"scheduled retrain ({spec.schedule.train})", "manual": "manual run"}[trigger]
-    return {
-        "ds": str(ds), "trigger": trigger, "reason": params.get("reason") or default_reason,
-        "candidates": list(params.get("candidates") or []),
-        "candidate_params": dict(params.get("candidate_params") or {}),
-        "window_days": int(params.get("window_days") or spec.training.window_days),
-        "holdout_days": int(params.get("holdout_days") or spec.training.holdout_days),
-        "rollback": bool(params.get("rollback")), "rollback_to_version": params.get("rollback_to_version"),
-    }
 
 
 def _alert(name: str, result: dict[str, Any], kind: str) -> Any:
@@ -171,9 +141,10 @@ def build_train_dag(uc: UseCase) -> Any:
     from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param, task
 
     name = uc.name
+    drift = drift_asset(name)
     families = sorted({c.family for c in uc.training.candidates} | {"dummy"})
     schedule = AssetOrTimeSchedule(timetable=CronTriggerTimetable(uc.schedule.train, timezone="UTC"),
-                                   assets=[drift_asset(name)])
+                                   assets=[drift])
     with DAG(schedule=schedule, **dag_kwargs(
         uc, "train", DOC,
         params={
@@ -197,27 +168,39 @@ def build_train_dag(uc: UseCase) -> Any:
         },
     )) as dag:
 
-        @task(task_id="plan_training")
+        @task(task_id="plan_training", inlets=[drift])
         def plan_training(**context: Any) -> dict:
-            return _plan(name, context)
+            from glideslope.drift.state import drift_events_consumed_until, retraining_paused
+            from glideslope.training.dataset import latest_label_day
+            from glideslope.training.plan import plan_training as plan
+
+            req = run_request(name, context)
+            if req.trigger == "asset":
+                # Events queued behind a running training are attached only in part
+                # (apache/airflow#56050): answer every event not answered yet, in one run.
+                req = req.with_events(queued_events(context, drift, drift_events_consumed_until(uc)))
+            result = plan(uc, req, latest_label_day=latest_label_day(uc), paused=retraining_paused(uc))
+            if result.skip:
+                print(f"nothing to train: {result.skip}")
+            return result.summary()
 
         @task.branch(task_id="choose_path")
-        def choose_path(plan: Any) -> str:
+        def choose_path(plan: Any) -> str | None:
+            if plan["skip"]:
+                return None  # every training task is skipped; notify says why
             return "rollback_champion" if plan["rollback"] else "build_training_set"
 
         @task(task_id="build_training_set")
         def build_training_set(plan: Any) -> dict:
-            from glideslope.config import load_usecase
             from glideslope.training import build_training_set as build
 
-            return build(load_usecase(name), plan["ds"], plan["window_days"], plan["holdout_days"])
+            return build(uc, plan["ds"], plan["window_days"], plan["holdout_days"])
 
         @task(task_id="evaluate_challenger")
         def evaluate_challenger(plan: Any, trained: Any) -> dict:
-            from glideslope.config import load_usecase
             from glideslope.registry.promotion import evaluate_challenger as evaluate
 
-            return evaluate(load_usecase(name), plan["ds"], challenger_version=trained["challenger_version"])
+            return evaluate(uc, plan["ds"], challenger_version=trained["challenger_version"])
 
         @task.branch(task_id="decide_promotion")
         def decide_promotion(evaluation: Any) -> str:
@@ -227,53 +210,62 @@ def build_train_dag(uc: UseCase) -> Any:
         def promote_champion(evaluation: Any) -> dict:
             from airflow.sdk.exceptions import AirflowFailException
 
-            from glideslope.config import load_usecase
             from glideslope.registry.promotion import PromotionConflict, promote
 
             try:
-                return promote(load_usecase(name), evaluation)
+                return promote(uc, evaluation)
             except PromotionConflict as e:  # retrying would promote against a stale evaluation
                 raise AirflowFailException(str(e)) from e
 
         @task(task_id="keep_champion")
         def keep_champion(evaluation: Any) -> dict:
-            from glideslope.config import load_usecase
             from glideslope.registry.promotion import reject
 
-            return reject(load_usecase(name), evaluation)
+            return reject(uc, evaluation)
 
         @task(task_id="rollback_champion")
         def rollback_champion(plan: Any) -> dict:
             from airflow.sdk.exceptions import AirflowFailException
 
-            from glideslope.config import load_usecase
             from glideslope.registry.promotion import NoPreviousChampion, PromotionConflict, rollback
 
             try:
-                return rollback(load_usecase(name), plan["reason"], plan["rollback_to_version"], plan["ds"])
+                return rollback(uc, plan["reason"], plan["rollback_to_version"], plan["ds"])
             except (NoPreviousChampion, PromotionConflict) as e:
                 raise AirflowFailException(str(e)) from e
 
-        @task(task_id="notify", trigger_rule="none_failed_min_one_success")
+        # all_done: a failed training is recorded too, so drift that outlives it escalates.
+        @task(task_id="notify", trigger_rule="all_done")
         def notify(**context: Any) -> dict:
+            from airflow.sdk.exceptions import AirflowFailException
+
             from glideslope.airflow.notifications import send_alert
-            from glideslope.config import load_usecase
-            from glideslope.drift.state import record_retrain
+            from glideslope.drift.state import mark_drift_events_consumed, record_retrain
 
             ti = context["ti"]
             plan = ti.xcom_pull(task_ids="plan_training") or {}
+            if not plan:
+                raise AirflowFailException("plan_training produced no plan: nothing ran")
+            if plan.get("skip"):
+                return {"kind": "skipped", "reason": plan["skip"]}
+            events = [e["timestamp"] for e in plan["request"]["events"] if e.get("timestamp")]
             for task_id, kind in (("promote_champion", "promoted"), ("keep_champion", "rejected"),
                                   ("rollback_champion", "rolled_back")):
                 result = ti.xcom_pull(task_ids=task_id)
                 if result:
                     # The drift monitor escalates when drift outlives a retrain: tell it one ran.
-                    record_retrain(name, plan.get("ds") or result.get("ds"), kind,
+                    record_retrain(uc, plan.get("ds") or result.get("ds"), kind,
                                    model_version=result.get("challenger_version") or result.get("version"),
                                    run_id=context.get("run_id"))
+                    mark_drift_events_consumed(uc, events, context.get("run_id"))
                     alert = _alert(name, result, kind)
-                    send_alert(load_usecase(name), alert, context)
-                    return {"kind": alert.kind, "title": alert.title}
-            raise RuntimeError("no promotion, rejection or rollback result to report")
+                    send_alert(uc, alert, context)
+                    return {"kind": alert.kind, "title": alert.title, "drift_days": plan.get("drift_days", [])}
+            record_retrain(uc, plan["ds"], "failed", run_id=context.get("run_id"),
+                           note="training or promotion failed; see the failed task's log")
+            mark_drift_events_consumed(uc, events, context.get("run_id"))
+            raise AirflowFailException(f"{name} training for {plan['ds']} failed: no promotion, rejection or "
+                                       "rollback result; the failure is recorded for the drift monitor")
 
         plan = plan_training()
         path = choose_path(plan)

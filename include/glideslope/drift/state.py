@@ -143,3 +143,27 @@ def alert_already_sent(state: dict[str, Any], ds: str, kind: str) -> bool:
 
 def mark_alert_sent(state: dict[str, Any], ds: str, kind: str) -> None:
     state.setdefault("alerts", {})[f"{ds}/{kind}"] = utc_now()
+
+
+def drift_events_consumed_until(uc: UseCase | str, lake: Lake | None = None) -> str | None:
+    """Timestamp of the newest drift Asset event a finished training run answered (None: none yet)."""
+    return load_state(uc, lake).get("drift_events_consumed_until")
+
+
+def mark_drift_events_consumed(uc: UseCase | str, timestamps: list[str], run_id: str | None = None,
+                               lake: Lake | None = None) -> str | None:
+    """Record that a training run answered the drift events with these timestamps.
+
+    The next training run reads every event after the newest of them (see
+    :func:`glideslope.airflow.request.queued_events`), so queued events are never lost and never
+    answered twice.
+    """
+    if not timestamps:
+        return drift_events_consumed_until(uc, lake)
+    newest = max(timestamps)
+    with update_state(uc, lake) as state:
+        if newest > (state.get("drift_events_consumed_until") or ""):
+            state["drift_events_consumed_until"] = newest
+            add_history(state, newest[:10], "drift_events_consumed",
+                        {"events": len(timestamps), "until": newest, "run_id": run_id})
+    return newest

@@ -5,6 +5,6 @@ training task of the embedded profile and for the GPU pod of the kubernetes back
 """
 
 from glideslope.training.dataset import build_training_set, load_training_set
-from glideslope.training.trainer import train_candidates
+from glideslope.training.trainer import train_candidates, train_for_plan
 
-__all__ = ["build_training_set", "load_training_set", "train_candidates"]
+__all__ = ["build_training_set", "load_training_set", "train_candidates", "train_for_plan"]

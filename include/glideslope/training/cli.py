@@ -1,8 +1,11 @@
 """``glideslope train``: train a use case's candidates and register the best as ``challenger``.
 
-The same command runs in-process in the embedded profile and as the container command of the
-GPU training pod (kubernetes backend). It prints the JSON summary and, with ``--result-file``,
-also writes it there (``/airflow/xcom/return.json`` hands it to Airflow from a pod).
+The same command runs by hand and as the container command of the GPU training pod (kubernetes
+backend); the in-process training task of the embedded profile calls the same library function
+(:func:`glideslope.training.train_for_plan`) directly. The arguments are the run request's fields
+(:mod:`glideslope.runrequest`) and the training options; it prints the JSON summary and, with
+``--result-file``, also writes it there (``/airflow/xcom/return.json`` hands it to Airflow from a
+pod).
 """
 
 from __future__ import annotations
@@ -14,20 +17,18 @@ import sys
 from pathlib import Path
 
 from glideslope.config import SpecError, load_usecase
+from glideslope.runrequest import RequestError, add_arguments, from_arguments
 
 
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="glideslope train", description=(
         "Train a use case's candidates, log each to MLflow and register the best as 'challenger'."))
-    ap.add_argument("--usecase", required=True, help="use case name (folder under include/usecases)")
-    ap.add_argument("--ds", required=True, help="logical day YYYY-MM-DD: the window ends with this day's labels")
+    add_arguments(ap, ds_required=True)
     ap.add_argument("--candidates", default="",
                     help="comma-separated candidate names or families (default: every candidate in the spec)")
     ap.add_argument("--candidate-params", default="{}",
                     help='JSON object: candidate name -> parameters replacing the spec\'s for this run, '
                          'e.g. \'{"xgboost": {"n_estimators": 50}}\'')
-    ap.add_argument("--reason", default="", help="why this training runs (recorded on every MLflow run)")
-    ap.add_argument("--trigger", default="manual", help="schedule | drift | manual")
     ap.add_argument("--window-days", type=int, default=None, help="days of labels (default: training.window_days)")
     ap.add_argument("--holdout-days", type=int, default=None,
                     help="most recent days held out (default: training.holdout_days)")
@@ -39,12 +40,15 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from glideslope.training import train_candidates
+    from glideslope.runrequest import RunRequest
+    from glideslope.training import train_for_plan
+    from glideslope.training.plan import plan_training
 
     try:
         uc = load_usecase(args.usecase)
         overrides = json.loads(args.candidate_params or "{}")
-    except SpecError as e:
+        req = from_arguments(args)
+    except (SpecError, RequestError) as e:
         print(str(e), file=sys.stderr)
         return 2
     except json.JSONDecodeError as e:
@@ -54,13 +58,14 @@ def main(argv: list[str] | None = None) -> int:
         print("--candidate-params must be a JSON object of objects: {\"<candidate>\": {\"<param>\": value}}",
               file=sys.stderr)
         return 2
-    summary = train_candidates(
-        uc, args.ds,
-        candidates=[c.strip() for c in args.candidates.split(",") if c.strip()] or None,
-        candidate_params=overrides or None,
-        reason=args.reason, trigger=args.trigger, window_days=args.window_days,
-        holdout_days=args.holdout_days, training_set=args.training_set,
-    )
+    # The command-line training options are the run's Params (as a manual run's would be).
+    params = {**req.params, "ds": req.ds,
+              "candidates": [c.strip() for c in args.candidates.split(",") if c.strip()],
+              "candidate_params": overrides, "window_days": args.window_days, "holdout_days": args.holdout_days}
+    req = RunRequest(req.usecase, req.trigger, req.days, req.reason, req.run_id, req.events,
+                     {k: v for k, v in params.items() if v not in (None, [], {})})
+    plan = plan_training(uc, req, latest_label_day=req.ds)
+    summary = train_for_plan(uc, plan, training_set=args.training_set)
     text = json.dumps(summary, indent=2, sort_keys=True, default=str)
     if args.result_file:
         path = Path(args.result_file)

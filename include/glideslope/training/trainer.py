@@ -11,6 +11,7 @@ Whether the challenger replaces the champion is decided later, by :mod:`glideslo
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import re
@@ -33,6 +34,7 @@ from glideslope.training.models import (
     resolve_candidates,
     to_portable,
 )
+from glideslope.training.plan import TrainingPlan
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +84,7 @@ def train_candidates(
     holdout_days: int | None = None,
     training_set: str | None = None,
     cfg: Settings | None = None,
+    request_tags: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Train, log and compare the candidates; register the best as ``challenger``. Returns a JSON summary.
 
@@ -135,6 +138,8 @@ def train_candidates(
         "glideslope.git_commit": tracking.git_commit(),
         "mlflow.source.git.commit": tracking.git_commit(),
     }
+    for key, value in (request_tags or {}).items():
+        common_tags.setdefault(key, value)  # the run request's trigger, events and Airflow run id
     feast_state = lake.read_json(lake.state("feast_apply"), default={}) or {}
     if feast_state.get("hash"):
         common_tags["glideslope.feature_definitions"] = feast_state["hash"]
@@ -250,3 +255,44 @@ def _register_challenger(client: Any, uc: UseCase, best: dict[str, Any], tags: d
     client.set_registered_model_alias(name, CHALLENGER, mv.version)
     client.set_tag(best["run_id"], "glideslope.registered_version", str(mv.version))
     return str(mv.version)
+
+
+def _registered_by_run(uc: UseCase, airflow_run_id: str, cfg: Settings) -> dict[str, Any] | None:
+    """The challenger an earlier try of the same Airflow run already registered, if any."""
+    client = tracking.client(cfg)
+    try:
+        versions = client.search_model_versions(f"name='{uc.registered_model}'")
+    except Exception:  # no registered model yet
+        return None
+    for mv in versions:
+        if (mv.tags or {}).get("glideslope.airflow_run_id") == airflow_run_id and mv.tags.get("glideslope.summary"):
+            return dict(json.loads(mv.tags["glideslope.summary"]))
+    return None
+
+
+def train_for_plan(uc: UseCase, plan: TrainingPlan, *, training_set: str | None = None,
+                   cfg: Settings | None = None) -> dict[str, Any]:
+    """Train what ``plan`` says; the stage function of ``<uc>__train`` and ``glideslope train``.
+
+    Idempotent per Airflow run: a retried task (same run id) returns the challenger its earlier
+    try registered instead of registering another one.
+    """
+    cfg = cfg or settings()
+    run_id = plan.request.run_id
+    if run_id:
+        earlier = _registered_by_run(uc, run_id, cfg)
+        if earlier is not None:
+            log.info("run %s already registered %s v%s: returning it (retried task)", run_id,
+                     uc.registered_model, earlier.get("challenger_version"))
+            return {**earlier, "reused": True}
+    summary = train_candidates(
+        uc, plan.ds, candidates=list(plan.candidates) or None, candidate_params=plan.candidate_params or None,
+        reason=plan.reason, trigger=plan.trigger, window_days=plan.window_days, holdout_days=plan.holdout_days,
+        training_set=training_set, cfg=cfg, request_tags=plan.request.tags(),
+    )
+    if run_id:
+        client = tracking.client(cfg)
+        small = {k: v for k, v in summary.items() if k != "candidates"}
+        client.set_model_version_tag(uc.registered_model, summary["challenger_version"], "glideslope.summary",
+                                     json.dumps(small, default=str)[:5000])
+    return summary
