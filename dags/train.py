@@ -1,11 +1,11 @@
 """Training and champion-challenger promotion for every use case: ``<usecase>__train``.
 
-Wiring only: the stage is built by ``glideslope.airflow.train.build_train_dag`` from each use case's
-``include/usecases/<name>/usecase.yaml``; the DAG's own documentation is shown in the UI.
+Wiring only: ``glideslope.airflow.train.build_train_dag`` builds the stage from each use case's
+``include/usecases/<name>/usecase.yaml``; the DAG's own documentation is shown in the UI. A use case
+whose spec is invalid is skipped here and reported by ``usecase_specs.py`` (docs/adr/0008).
 """
 
 from glideslope.airflow.train import build_train_dag
-from glideslope.config import list_usecases, load_usecase
+from glideslope.airflow.wiring import build_for_every_usecase
 
-for _name in list_usecases():
-    globals()[f"{_name}__train"] = build_train_dag(load_usecase(_name))
+globals().update(build_for_every_usecase(build_train_dag))

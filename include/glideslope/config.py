@@ -258,6 +258,21 @@ def load_usecase(name: str, root: Path | None = None) -> UseCase:
     return _cached(str(path), path.stat().st_mtime)
 
 
+def load_all_usecases(root: Path | None = None) -> tuple[list[UseCase], list[SpecError]]:
+    """Every use case under the root: the specs that load, and the error of each one that does not.
+
+    One invalid usecase.yaml must not hide the others: callers use what loaded and report the rest.
+    """
+    specs: list[UseCase] = []
+    errors: list[SpecError] = []
+    for name in list_usecases(root):
+        try:
+            specs.append(load_usecase(name, root))
+        except SpecError as e:
+            errors.append(e)
+    return specs, errors
+
+
 class Settings(BaseModel):
     """Where things live, from ``GLIDESLOPE_*`` variables. Secrets never come from here."""
 

@@ -1,6 +1,7 @@
 """What a person sees in the UI for every DAG: a true name, docs, an owner, tags, retries.
 
-One DAG file per stage builds ``<usecase>__<stage>`` for every use case under include/usecases.
+One DAG file per stage builds ``<usecase>__<stage>`` for every use case under include/usecases
+(``usecase_specs.py`` builds none: it reports invalid specs, see test_usecase_isolation.py).
 """
 
 from __future__ import annotations
@@ -9,14 +10,14 @@ import re
 from pathlib import Path
 
 import pytest
-from dagfolder import DAG_FILES
+from dagfolder import STAGE_FILES
 
 from glideslope.config import list_usecases, load_usecase
 
 pytestmark = pytest.mark.dags
 
 USECASES = list_usecases()
-STAGES = [p.stem for p in DAG_FILES]
+STAGES = [p.stem for p in STAGE_FILES]
 
 
 def _dags(dagbag):
