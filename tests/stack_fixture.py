@@ -31,6 +31,7 @@ from typing import Any
 import pytest
 
 from glideslope_local import stack
+from loop_fixture import usecases_env, write_usecases
 
 # SQLite has one writer: a REST write that meets the scheduler's transaction waits out the busy
 # timeout and answers 500 "Database error". Such a write is retried, any other error is not.
@@ -68,6 +69,7 @@ class AirflowStack:
         self.home = home
         self.log = home / "airflow" / "standalone.log"
         self._token = stack.api_token(self.url, self.password, self.user)
+        self.env: dict[str, str] = {}
 
     def api(self, method: str, path: str, body: dict | None = None, accept: tuple[int, ...] = ()) -> dict:
         """The JSON answer; an HTTP error fails the test unless its status is in ``accept`` ({} then)."""
@@ -127,11 +129,14 @@ def _cli() -> str:
 
 def _environment(home: Path) -> dict[str, str]:
     # Airflow's log servers listen on the API port + 713 / + 714, on all interfaces.
-    airflow_port, smtp, webhook, mlflow = free_ports((0, 713, 714), (0,), (0,), (0,))
+    airflow_port, smtp, webhook, mlflow, connect = free_ports((0, 713, 714), (0,), (0,), (0,), (0,))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "GLIDESLOPE_", "MLFLOW_"))}
+    # The bundled use case and the replay's flights_e2e (tests/loop_fixture.py), side by side.
+    usecases = write_usecases(home.parent / f"{home.name}-usecases")
     return env | {"GLIDESLOPE_HOME": str(home), "GLIDESLOPE_AIRFLOW_PORT": str(airflow_port),
                   "GLIDESLOPE_SMTP_PORT": str(smtp), "GLIDESLOPE_WEBHOOK_PORT": str(webhook),
-                  "GLIDESLOPE_MLFLOW_UI_URL": f"http://127.0.0.1:{mlflow}"}
+                  "GLIDESLOPE_MLFLOW_UI_URL": f"http://127.0.0.1:{mlflow}",
+                  "GLIDESLOPE_SPARK_CONNECT_PORT": str(connect), **usecases_env(usecases)}
 
 
 def _start(home: Path, env: dict[str, str]) -> AirflowStack:
@@ -172,6 +177,7 @@ def shared_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowSt
         _HELD.home, _HELD.env = home, _environment(home)
         try:
             _HELD.stack = _start(home, _HELD.env)
+            _HELD.stack.env = _HELD.env
         except (AssertionError, OSError, subprocess.SubprocessError) as e:
             _HELD.failure = str(e)  # later users fail with the same message instead of starting again
         state = home / "airflow" / "stack.json"

@@ -52,8 +52,9 @@ def predicted_days(lake: Lake) -> list[str]:
 
 
 def nights_to_score(uc: UseCase, req: RunRequest, lake: Lake) -> list[str]:
-    """Nights after the newest predicted night (up to the newest requested one) that can be scored.
+    """Every night after the newest predicted night that has its entities and features.
 
+    Not only the nights the events name: an event merged into another (or a gap) is caught up.
     With no predictions yet only the newest night is scored: history before the first champion
     is not scored after the fact.
     """
@@ -63,16 +64,14 @@ def nights_to_score(uc: UseCase, req: RunRequest, lake: Lake) -> list[str]:
     ready = [d for d in feature_days(uc, lake) if lake.exists(lake.curated(uc.scoring.table, d))]
     if not ready:
         return []
-    upto = max(req.days) if req.days else ready[-1]
     done = predicted_days(lake)
     if not done:
-        candidates = [d for d in ready if d <= upto]
-        return candidates[-1:]
-    return _after(ready, done[-1], upto)
+        return ready[-1:]
+    return _after(ready, done[-1], None)
 
 
 def nights_to_check(req: RunRequest, lake: Lake, checked: Iterable[str]) -> list[str]:
-    """Predicted nights after the newest check, up to the newest requested one.
+    """Every predicted night after the newest check.
 
     A run for nights that were all checked already (a rerun by hand or a repeated event) checks
     the requested nights again.
@@ -80,8 +79,5 @@ def nights_to_check(req: RunRequest, lake: Lake, checked: Iterable[str]) -> list
     explicit = _explicit(req)
     if explicit:
         return explicit
-    predicted = predicted_days(lake)
-    upto = max(req.days) if req.days else (predicted[-1] if predicted else None)
-    last = max(checked, default=None)
-    todo = _after(predicted, last, upto)
+    todo = _after(predicted_days(lake), max(checked, default=None), None)
     return todo or list(req.days)

@@ -51,10 +51,14 @@ class SourceSpec(_Strict):
 
 
 class ScheduleSpec(_Strict):
+    """Wall-clock schedules (UTC crons). Scoring and monitoring follow the Asset events of the stage
+    before them; ``score`` and ``monitor`` are kept for older specs and not used."""
+
     etl: str = "0 2 * * *"
     score: str = "30 3 * * *"
     monitor: str = "0 5 * * *"
-    train: str = "0 4 * * 0"
+    train: str | None = Field("0 4 * * 0", description="Cron of the regular retrain; null = drift events "
+                              "and manual runs only (a replayed feed has no wall-clock week to retrain on).")
 
 
 class FeaturesSpec(_Strict):
@@ -287,6 +291,9 @@ class Settings(BaseModel):
     feast_online_store: str = Field(description="sqlite file path, or redis connection string.")
     feast_online_type: Literal["sqlite", "redis"]
     spark_conn_id: str = "spark_default"
+    spark_connect_conn_id: str | None = Field(
+        None, description="A spark_connect connection: the ETL transform runs on that warm Spark Connect "
+                          "server instead of a spark-submit per run (set by `glideslope up`, or in production).")
     s3_endpoint_url: str | None = None
     airflow_base_url: str = "http://127.0.0.1:8080"
     mlflow_ui_url: str = "http://127.0.0.1:5000"
@@ -324,7 +331,7 @@ def settings(env: dict[str, str] | None = None) -> Settings:
     values: dict[str, Any] = {"profile": profile, "home": home}
     for key, default in defaults.items():
         values[key] = env.get(f"GLIDESLOPE_{key.upper()}", default)
-    for key in ("spark_conn_id", "s3_endpoint_url", "airflow_base_url", "mlflow_ui_url", "training_backend",
+    for key in ("spark_conn_id", "spark_connect_conn_id", "s3_endpoint_url", "airflow_base_url", "mlflow_ui_url", "training_backend",
                 "image"):
         if f"GLIDESLOPE_{key.upper()}" in env:
             values[key] = env[f"GLIDESLOPE_{key.upper()}"]

@@ -195,7 +195,7 @@ def build(usecase: str, *, run_type: str, run_id: str = "", logical_ds: str | No
     """
     params = {k: v for k, v in (params or {}).items() if v is not None}
     trigger: Trigger = {"asset_triggered": "asset", "scheduled": "schedule",
-                        "backfill_job": "backfill"}.get(run_type.split(".")[-1].lower(), "manual")  # type: ignore[assignment]
+                        "backfill_job": "backfill", "backfill": "backfill"}.get(run_type.split(".")[-1].lower(), "manual")  # type: ignore[assignment]
     if params.get("ds"):
         days: tuple[str, ...] = (_check_day(params["ds"], "Param ds"),)
     else:

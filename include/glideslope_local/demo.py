@@ -1,298 +1,457 @@
-"""``make demo``: the whole loop of the bundled use case on replayed real 2013 days.
+"""``make demo``: the whole loop of a use case on replayed real days, run by Airflow itself.
 
-The embedded profile, one machine, no services. The demo plays the nightly scheduler: it runs
-each DAG for its logical day with ``dag.test()`` against the same Airflow metadata database that
-``make up`` serves, so every run it makes is listed in the UI afterwards.
+The demo starts (or reuses) the embedded stack that ``make up`` serves — API server and UI,
+scheduler, DAG processor, triggerer, LocalExecutor, the MLflow UI and the local alert sinks — and
+then drives it only as a data engineer would, through the REST API:
 
-Timeline (defaults; the choice of dates is explained in docs/drift.md):
+1. unpauses the use case's five DAGs;
+2. starts an Airflow **backfill** of ``<uc>__etl`` over the history window; the scheduler runs
+   the ETL for each day and, from its Asset events, ``<uc>__features``;
+3. triggers ``<uc>__train`` by hand for the first model (the only run a person starts besides
+   the nightly ETL);
+4. for each replayed night creates the ``<uc>__etl`` run with that logical date. Everything
+   downstream — features, scoring, monitoring, a drift-triggered training and its promotion,
+   the escalation — is created by the scheduler from Asset events. The demo follows the runs
+   through the API and prints a line per night and stage (state, duration, the monitor's
+   decision);
+5. checks its own story from the API, the MLflow registry and the alert sinks, and exits
+   non-zero naming what did not happen;
+6. prints the UI's URL and login. The stack stays up; ``make down`` stops it.
 
-1. history backfill, 2013-05-04 … 2013-06-11: the ETL stage (land → gate → Spark → gate →
-   publish) in one Spark job, then feature materialization;
-2. the first model: ``flight_delay__train`` as of 2013-05-31 → champion v1;
-3. nightly cycles 2013-06-12 … 2013-07-03 through Airflow: ``__etl`` → ``__features`` →
-   ``__score`` → ``__monitor``; a drift event from the monitor starts ``__train`` with the
-   event's payload, exactly what the scheduler does for the Asset-scheduled DAG. June's drift
-   retrains twice (06-19, 06-30); the July storms outlive the second retrain and the monitor
-   escalates on 07-02 and pauses automatic retraining;
-4. a summary: champion, predictions, alerts sent (the local mail sink and webhook receiver
-   keep them as files), where to look.
+The bundled timeline (defaults, measured in docs/drift.md): history 2013-05-04 … 2013-06-11,
+first model as of 2013-05-31, nights 2013-06-12 … 2013-07-03.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
-import runpy
+import json
 import shutil
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import date, timedelta
-from pathlib import Path
+from email import policy
+from email.parser import BytesParser
 from typing import Any
 
-from glideslope.config import PROJECT_ROOT, load_usecase, settings
-from glideslope_local.env import embedded_airflow_env
+from glideslope.config import SpecError, UseCase, list_usecases, load_usecase, settings
+from glideslope_local.api import Airflow, ApiError, until
 
 STAGES = ("etl", "features", "train", "score", "monitor")
+RUN_TIMEOUT_S = 900.0
+NEXT_RUN_TIMEOUT_S = 180.0
+
+# What the bundled replay must show (docs/drift.md): drift triggers, promotions, the escalation.
+DEFAULTS = {"history_start": "2013-05-04", "history_end": "2013-06-11", "train_on": "2013-05-31",
+            "first_night": "2013-06-12", "last_night": "2013-07-03"}
+DEFAULT_STORY = ["trigger=2013-06-19", "trigger=2013-06-30", "promotions=3", "escalate=2013-07-02"]
 
 
-def _days(start: str, end: str) -> list[str]:
+def days_between(start: str, end: str) -> list[str]:
     a, b = date.fromisoformat(start), date.fromisoformat(end)
     return [(a + timedelta(days=i)).isoformat() for i in range((b - a).days + 1)]
 
 
+def _seconds(run: dict[str, Any]) -> float:
+    from datetime import datetime
+
+    if not run.get("start_date") or not run.get("end_date"):
+        return 0.0
+    a = datetime.fromisoformat(run["start_date"].replace("Z", "+00:00"))
+    b = datetime.fromisoformat(run["end_date"].replace("Z", "+00:00"))
+    return (b - a).total_seconds()
+
+
+@dataclass
+class Night:
+    ds: str
+    runs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    decision: dict[str, Any] = field(default_factory=dict)
+
+
+class StoryError(AssertionError):
+    """The replay did not show what the demo claims; the message names what did not happen."""
+
+
 class Demo:
-    def __init__(self, args: argparse.Namespace, console: Any):
+    def __init__(self, uc: UseCase, af: Airflow, args: argparse.Namespace, out: Any = None):
+        self.uc = uc
+        self.af = af
         self.args = args
-        self.console = console
-        self.uc = load_usecase(args.usecase)
+        self.say = out or (lambda text: print(text, flush=True))
         self.cfg = settings()
-        self.log_path = self.cfg.home / "demo" / "demo.log"
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self.timeline: list[tuple[str, str, str]] = []
-        self.dags: dict[str, Any] = {}
+        self.nights: list[Night] = []
+        self.first_model: dict[str, Any] = {}
+        self.backfill_runs: list[dict[str, Any]] = []
+        self.timings: dict[str, list[float]] = {s: [] for s in STAGES}
 
-    # -- plumbing --------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def quiet(self) -> Iterator[None]:
-        """Send everything Airflow, Spark and the libraries print to the demo log."""
-        sys.stdout.flush()
-        sys.stderr.flush()
-        saved = os.dup(1), os.dup(2)
-        with open(self.log_path, "ab") as log:
-            os.dup2(log.fileno(), 1)
-            os.dup2(log.fileno(), 2)
-            try:
-                yield
-            finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os.dup2(saved[0], 1)
-                os.dup2(saved[1], 2)
-                os.close(saved[0])
-                os.close(saved[1])
+    def dag(self, stage: str) -> str:
+        return self.uc.dag_id(stage)
 
-    def say(self, ds: str, what: str, style: str = "") -> None:
-        self.timeline.append((ds, what, style))
-        self.console.print(f"  [dim]{ds}[/dim]  " + (f"[{style}]{what}[/{style}]" if style else what))
+    # -- following runs ---------------------------------------------------------------------
+    def _line(self, ds: str, stage: str, run: dict[str, Any], extra: str = "") -> None:
+        secs = _seconds(run)
+        self.timings[stage].append(secs)
+        self.say(f"  {ds}  {self.dag(stage):<24} {run['run_type']:<16} {run['state']:<8} {secs:6.1f}s"
+                 + (f"  {extra}" if extra else ""))
 
-    def dag(self, stage: str) -> Any:
-        if stage not in self.dags:
-            with self.quiet():
-                self.dags[stage] = runpy.run_path(str(PROJECT_ROOT / "dags" / f"{stage}.py"))[
-                    self.uc.dag_id(stage)]
-        return self.dags[stage]
+    def next_run(self, stage: str, after: str, why: str, timeout: float = NEXT_RUN_TIMEOUT_S) -> dict[str, Any]:
+        """The first run of ``stage`` queued after ``after`` (ISO time), once it has finished."""
+        def created() -> dict[str, Any] | None:
+            runs = [r for r in self.af.runs(self.dag(stage)) if (r.get("queued_at") or "") > after]
+            return min(runs, key=lambda r: r["queued_at"]) if runs else None
 
-    def run(self, stage: str, ds: str, conf: dict[str, Any] | None = None) -> Any:
-        """Run one DAG for logical day ``ds``; return the finished DagRun."""
-        import pendulum
-
-        y, m, d = map(int, ds.split("-"))
-        t0 = time.monotonic()
-        with self.console.status(f"[bold]{self.uc.dag_id(stage)}[/bold] for {ds} …"), self.quiet():
-            dr = self.dag(stage).test(logical_date=pendulum.datetime(y, m, d, 6, tz="UTC"),
-                                      run_conf={"ds": ds, **(conf or {})})
-        states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
-        if dr.state != "success":
-            failed = [t for t, s in states.items() if s == "failed"]
-            raise RuntimeError(f"{self.uc.dag_id(stage)} failed for {ds} (tasks {failed}); see {self.log_path}")
-        self.console.print(f"  [dim]{ds}[/dim]  {self.uc.dag_id(stage):<22} [green]success[/green] "
-                           f"[dim]{time.monotonic() - t0:5.1f}s[/dim]")
-        return dr
-
-    # -- what the demo looks at --------------------------------------------------------------
-    def xcom(self, dr: Any, task_id: str, key: str = "return_value") -> Any:
-        from airflow.models.xcom import XComModel
-        from airflow.utils.session import create_session
-        from sqlalchemy import select
-
-        with create_session() as session:
-            row = session.scalars(select(XComModel).where(
-                XComModel.dag_id == dr.dag_id, XComModel.run_id == dr.run_id,
-                XComModel.task_id == task_id, XComModel.key == key)).first()
-            return XComModel.deserialize_value(row) if row is not None else None
-
-    def report_monitor(self, ds: str, dr: Any) -> None:
-        decision = self.xcom(dr, "decide_action", "decision") or {}
-        action = decision.get("action", "?")
-        reasons = "; ".join(decision.get("reasons") or [])
-        style = {"trigger": "bold red", "escalate": "bold red", "suppress": "yellow"}.get(action, "dim")
-        self.say(ds, f"monitor: {action} — {reasons}" if reasons else f"monitor: {action}", style)
-
-    def drift_event(self, dr: Any) -> dict[str, Any] | None:
-        from airflow.models.asset import AssetEvent, AssetModel
-        from airflow.utils.session import create_session
-        from sqlalchemy import select
-
-        with create_session() as session:
-            ev = session.scalars(
-                select(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
-                .where(AssetModel.name == f"{self.uc.name}.drift", AssetEvent.source_run_id == dr.run_id)
-            ).first()
-            return dict(ev.extra or {}) if ev is not None else None
-
-    def champion(self) -> tuple[str | None, dict[str, float]]:
-        from mlflow import MlflowClient
-
-        client = MlflowClient(tracking_uri=self.cfg.mlflow_tracking_uri)
         try:
-            mv = client.get_model_version_by_alias(self.uc.registered_model, "champion")
-        except Exception:  # no registered model or no alias yet
-            return None, {}
-        metrics = client.get_run(mv.run_id).data.metrics if mv.run_id else {}
-        return mv.version, metrics
+            run = until(f"the scheduler creates a {self.dag(stage)} run ({why})", created, timeout)
+        except TimeoutError as e:
+            raise StoryError(str(e)) from None
+        return self.af.wait_run(self.dag(stage), run["dag_run_id"], RUN_TIMEOUT_S)
 
-    def report_training(self, ds: str, dr: Any) -> None:
-        states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
-        version, metrics = self.champion()
-        promoted = states.get("promote_champion") == "success"
-        reason = self.xcom(dr, "evaluate_challenger", "message")
-        if promoted:
-            self.say(ds, f"challenger promoted: champion is now v{version}" + (f" — {reason}" if reason else ""),
-                     "bold green")
-        else:
-            self.say(ds, f"challenger rejected: champion stays v{version}" + (f" — {reason}" if reason else ""),
-                     "bold yellow")
+    def skipped(self, stage: str, run: dict[str, Any], task_id: str) -> bool:
+        tis = self.af.task_instances(self.dag(stage), run["dag_run_id"])
+        return tis.get(task_id, {}).get("state") == "skipped"
 
-    # -- the phases ----------------------------------------------------------------------
+    def failed_tasks(self, stage: str, run: dict[str, Any]) -> str:
+        tis = self.af.task_instances(self.dag(stage), run["dag_run_id"])
+        return ", ".join(t for t, ti in tis.items() if ti["state"] in ("failed", "upstream_failed")) or "?"
+
+    def must_succeed(self, stage: str, run: dict[str, Any], ds: str) -> None:
+        if run["state"] != "success":
+            raise StoryError(f"{self.dag(stage)} run {run['dag_run_id']} for {ds} {run['state']} "
+                             f"(tasks: {self.failed_tasks(stage, run)}); its logs are in the UI")
+
+    # -- the phases ---------------------------------------------------------------------------
+    def start(self) -> None:
+        dags = [self.dag(s) for s in STAGES]
+        self.af.wait_for_dags(dags)
+        for d in dags:
+            self.af.set_paused(d, False)
+        self.say(f"Unpaused {', '.join(dags)}")
+
     def backfill(self) -> None:
-        from glideslope.etl.pipeline import run_days
-
-        days = _days(self.args.history_start, self.args.history_end)
-        self.console.rule(f"1. History backfill: {days[0]} … {days[-1]} ({len(days)} days)")
+        days = days_between(self.args.history_start, self.args.history_end)
+        self.say(f"\n1. History: Airflow backfill of {self.dag('etl')} for {days[0]} … {days[-1]} ({len(days)} days)")
         t0 = time.monotonic()
-        with self.console.status(f"ETL stage for {len(days)} days in one Spark job …"), self.quiet():
-            out = run_days(self.uc, days)
-        rows = sum(v["outputs"][f"curated/{self.uc.label.table}"]["rows"] for v in out.values())
-        self.say(days[-1], f"landed, validated and transformed {len(days)} days ({rows:,} flights) "
-                           f"in {time.monotonic() - t0:.0f}s")
-        self.run("features", days[-1])
+        bf = self.af.backfill(self.dag("etl"), f"{days[0]}T00:00:00Z", f"{days[-1]}T23:59:59Z",
+                              max_active_runs=self.args.backfill_parallel)
+        seen: set[str] = set()
 
-    def first_model(self) -> None:
+        def progress() -> bool:
+            runs = [r for r in self.af.runs(self.dag("etl"), run_type="backfill") if r.get("backfill_id") in
+                    (None, bf["id"])]
+            for r in runs:
+                if r["state"] in ("success", "failed") and r["dag_run_id"] not in seen:
+                    seen.add(r["dag_run_id"])
+                    self._line(r["logical_date"][:10], "etl", r)
+            self.backfill_runs = runs
+            done = self.af.get(f"/api/v2/backfills/{bf['id']}").get("completed_at")
+            return bool(done) and len(seen) >= len(runs)
+
+        until(f"backfill {bf['id']} of {self.dag('etl')} completed", progress, timeout=RUN_TIMEOUT_S * len(days),
+              every=2.0)
+        failed = [r["logical_date"][:10] for r in self.backfill_runs if r["state"] != "success"]
+        self.say(f"  backfill {bf['id']}: {len(self.backfill_runs) - len(failed)} of {len(self.backfill_runs)} days "
+                 f"succeeded in {time.monotonic() - t0:.0f}s" + (f"; failed: {', '.join(failed)}" if failed else ""))
+        if failed:
+            raise StoryError(f"backfill days failed: {', '.join(failed)} (see their runs in the UI)")
+        # The features DAG ran from the backfill's Asset events; wait until it has caught up.
+        self.wait_quiet(("features", "score"), since=bf["created_at"])
+
+    def wait_quiet(self, stages: tuple[str, ...], since: str, grace: float = 8.0) -> None:
+        """Until no run of ``stages`` is active and none was created for ``grace`` seconds."""
+        quiet_since = [time.monotonic()]
+
+        def quiet() -> bool:
+            active = [r for s in stages for r in self.af.runs(self.dag(s), state=["queued", "running"])]
+            if active:
+                quiet_since[0] = time.monotonic()
+                return False
+            return time.monotonic() - quiet_since[0] >= grace
+
+        until(f"{', '.join(self.dag(s) for s in stages)} finished the runs the backfill caused", quiet,
+              RUN_TIMEOUT_S, every=2.0)
+        for s in stages:
+            for r in self.af.runs(self.dag(s)):
+                if (r.get("queued_at") or "") > since and r["state"] == "failed":
+                    raise StoryError(f"{self.dag(s)} run {r['dag_run_id']} failed during the history backfill")
+
+    def train_first_model(self) -> None:
         ds = self.args.train_on
-        self.console.rule(f"2. First model, trained as of {ds}")
-        dr = self.run("train", ds, {"reason": "initial model for the demo"})
-        self.report_training(ds, dr)
+        self.say(f"\n2. First model: {self.dag('train')} triggered by hand, window ending {ds}")
+        conf: dict[str, Any] = {"ds": ds, "reason": "first model of the demo"}
+        if self.args.first_model_candidates:
+            conf["candidates"] = self.args.first_model_candidates.split(",")
+        if self.args.first_model_window_days:
+            conf["window_days"] = self.args.first_model_window_days
+            conf["holdout_days"] = max(1, min(self.uc.training.holdout_days, self.args.first_model_window_days // 3))
+        run = self.af.trigger(self.dag("train"), conf=conf, note="first model (glideslope demo)")
+        run = self.af.wait_run(self.dag("train"), run["dag_run_id"], RUN_TIMEOUT_S)
+        self.must_succeed("train", run, ds)
+        self.first_model = run
+        self._line(ds, "train", run, self.training_outcome(run))
 
-    def nightly(self) -> None:
-        nights = _days(self.args.first_night, self.args.last_night)
-        self.console.rule(f"3. Nightly cycles {nights[0]} … {nights[-1]}: etl → features → score → monitor")
+    def training_outcome(self, run: dict[str, Any]) -> str:
+        notified = self.af.xcom(self.dag("train"), run["dag_run_id"], "notify") or {}
+        return str(notified.get("title") or notified.get("reason") or notified.get("kind") or "")
+
+    def night(self, ds: str) -> Night:
+        night = Night(ds)
+        etl = self.af.trigger(self.dag("etl"), logical_date=f"{ds}T02:00:00Z", note=f"replayed night {ds}")
+        etl = self.af.wait_run(self.dag("etl"), etl["dag_run_id"], RUN_TIMEOUT_S)
+        night.runs["etl"] = etl
+        self._line(ds, "etl", etl)
+        self.must_succeed("etl", etl, ds)
+        after = etl["queued_at"]
+        for stage, why in (("features", "Asset event of the ETL"), ("score", "Asset event of the features"),
+                           ("monitor", "Asset event of the scoring")):
+            run = self.next_run(stage, after, why)
+            night.runs[stage] = run
+            self.must_succeed(stage, run, ds)
+            after = run["queued_at"]
+            if stage == "score" and self.skipped(stage, run, "score_next_period"):
+                self._line(ds, stage, run, "skipped: no champion or nothing to score")
+                return night
+            if stage == "monitor":
+                night.decision = self.af.xcom(self.dag("monitor"), run["dag_run_id"], "decide_action",
+                                              "decision") or {}
+                reasons = "; ".join(night.decision.get("reasons") or [])
+                self._line(ds, stage, run, f"{night.decision.get('action', '?')}: {reasons}")
+            elif stage == "score":
+                scored = self.af.xcom(self.dag("score"), run["dag_run_id"], "score_next_period") or []
+                self._line(ds, stage, run, ", ".join(f"{s['ds']}: {s['rows']} rows, v{s['model_version']}"
+                                                     for s in scored))
+            else:
+                self._line(ds, stage, run)
+        if night.decision.get("action") == "trigger":
+            run = self.next_run("train", night.runs["monitor"]["queued_at"], f"drift event of {ds}")
+            night.runs["train"] = run
+            self._line(ds, "train", run, self.training_outcome(run))
+            self.must_succeed("train", run, ds)
+        return night
+
+    def replay(self) -> None:
+        nights = days_between(self.args.first_night, self.args.last_night)
+        self.say(f"\n3. Nights {nights[0]} … {nights[-1]}: the demo creates each {self.dag('etl')} run; "
+                 "the scheduler does the rest")
         for i, ds in enumerate(nights, 1):
-            self.console.print(f"[bold]night {i}/{len(nights)}[/bold] {ds}")
-            self.run("etl", ds)
-            self.run("features", ds)
-            self.run("score", ds)
-            mon = self.run("monitor", ds)
-            self.report_monitor(ds, mon)
-            event = self.drift_event(mon)
-            if event is None:
+            self.say(f"night {i}/{len(nights)}  {ds}")
+            self.nights.append(self.night(ds))
+
+    # -- the story, checked --------------------------------------------------------------------
+    def check_story(self, expect: list[str]) -> list[str]:
+        """What the demo claims, checked from the API, the registry and the sinks; returns findings."""
+        problems: list[str] = []
+        ok: list[str] = []
+        history = days_between(self.args.history_start, self.args.history_end)
+        good = [r for r in self.backfill_runs if r["state"] == "success" and r["run_type"] == "backfill"]
+        if len(good) != len(history):
+            problems.append(f"the backfill made {len(good)} successful runs for {len(history)} history days")
+        else:
+            ok.append(f"backfill: {len(good)} runs of run type backfill, all successful")
+
+        train_runs = {r["dag_run_id"]: r for r in self.af.runs(self.dag("train"))}
+        drift_events = [e for e in self.af.asset_events(f"{self.uc.name}.drift")
+                        if e.get("source_dag_id") == self.dag("monitor")]
+        answered: dict[int, list[str]] = {}
+        for rid, r in train_runs.items():
+            if r["run_type"] != "asset_triggered":
                 continue
-            cols = ", ".join(event.get("drifted_columns") or [])
-            self.say(ds, f"drift detected ({cols}) → Asset event {self.uc.name}.drift → {self.uc.dag_id('train')}",
-                     "bold red")
-            dr = self.run("train", ds, {"reason": f"drift event of {ds}: {cols}"})
-            self.report_training(ds, dr)
+            for ev in self.af.upstream_events(self.dag("train"), rid):
+                answered.setdefault(ev["id"], []).append(rid)
+        for ev in drift_events:
+            runs = answered.get(ev["id"], [])
+            if len(runs) != 1:
+                problems.append(f"drift event {ev['id']} ({ev['extra'].get('ds')}) triggered {len(runs)} "
+                                f"{self.dag('train')} runs, not one")
+        if drift_events and not problems:
+            ok.append(f"{len(drift_events)} drift event(s), each answered by exactly one asset_triggered training run")
+        by_hand = [rid for rid, r in train_runs.items() if r["run_type"] == "manual"]
+        if len(by_hand) != 1:
+            problems.append(f"expected one training started by hand (the first model), saw {by_hand}")
+        for kind in ("features", "score", "monitor"):
+            wrong = [r["dag_run_id"] for r in self.af.runs(self.dag(kind)) if r["run_type"] != "asset_triggered"]
+            if wrong:
+                problems.append(f"{self.dag(kind)} runs not created from Asset events: {wrong}")
 
-    def summary(self, started: float) -> None:
-        from rich.table import Table
+        promotions = self.promotions()
+        for p in promotions:
+            first = self.first_scoring_after(p["at"])
+            if first is None:
+                continue
+            versions = {str(s["model_version"]) for s in first["scored"]}
+            if versions != {p["version"]}:
+                problems.append(f"the first scoring after v{p['version']} was promoted ({first['run_id']}) used "
+                                f"v{', v'.join(sorted(versions))}")
+        ok += [f"promoted v{p['version']} ({p['trigger']}): {p['reason']}" for p in promotions]
 
-        from glideslope.lake import Lake
+        escalations = [n for n in self.nights if n.decision.get("action") == "escalate"]
+        if escalations:
+            state = self.drift_state()
+            if not state.get("paused"):
+                problems.append(f"the monitor escalated on {escalations[0].ds} but automatic retraining is not paused")
+            subjects = self.alert_subjects()
+            if not any("escalat" in s.lower() for s in subjects):
+                problems.append(f"no escalation e-mail arrived in {self.cfg.home / 'alerts' / 'mail'}")
+            else:
+                ok.append(f"escalated on {escalations[0].ds}: automatic retraining paused, alert e-mailed")
 
-        self.console.rule("4. Summary")
-        lake = Lake.for_usecase(self.uc.name, self.cfg)
-        version, metrics = self.champion()
-        days = lake.partitions(lake.predictions())
-        table = Table(show_header=False, box=None)
-        table.add_row("champion", f"models:/{self.uc.registered_model}@champion = v{version}")
-        shown = {k: v for k, v in sorted(metrics.items()) if k.startswith(("holdout_", "roc", "pr_", "log", "brier"))}
-        table.add_row("its metrics", ", ".join(f"{k}={v:.3f}" for k, v in list(shown.items())[:6]) or "-")
-        if days:
-            last = lake.read_parquet(lake.predictions(days[-1]))
-            table.add_row("predictions", f"{len(days)} nights, last {days[-1]}: {len(last):,} flights "
-                                         f"→ {lake.predictions(days[-1])}")
-        mails = sorted((self.cfg.home / "alerts" / "mail").glob("*.eml"))
-        hooks = sorted((self.cfg.home / "alerts" / "slack").glob("*.json"))
-        table.add_row("alerts sent", f"{len(mails)} e-mails in {self.cfg.home / 'alerts' / 'mail'}, "
-                                     f"{len(hooks)} Slack messages in {self.cfg.home / 'alerts' / 'slack'}")
-        table.add_row("lake", lake.base)
-        table.add_row("Airflow UI", "make up  → http://127.0.0.1:8080 (the demo's runs are listed)")
-        table.add_row("MLflow UI", "make mlflow-ui → http://127.0.0.1:5000")
-        table.add_row("full log", str(self.log_path))
-        table.add_row("wall time", f"{time.monotonic() - started:.0f}s")
-        self.console.print(table)
-        if mails:
-            self.console.print("[bold]Alert subjects:[/bold]")
-            from email import policy
-            from email.parser import BytesParser
+        for item in expect:
+            kind, _, value = item.partition("=")
+            if kind in ("trigger", "escalate", "suppress"):
+                hit = [n for n in self.nights if n.ds == value and n.decision.get("action") == kind]
+                if not hit:
+                    seen = [f"{n.ds}:{n.decision.get('action')}" for n in self.nights if n.ds == value]
+                    problems.append(f"expected the monitor to {kind} on {value}; it decided {seen or 'nothing'}")
+            elif kind == "promotions":
+                if len(promotions) != int(value):
+                    problems.append(f"expected {value} promotions, saw {len(promotions)}: "
+                                    f"{[p['version'] for p in promotions]}")
+            else:
+                problems.append(f"unknown expectation {item!r} (trigger=D, escalate=D, suppress=D, promotions=N)")
+        for line in ok:
+            self.say(f"  ✓ {line}")
+        for line in problems:
+            self.say(f"  ✗ {line}")
+        return problems
 
-            for path in mails:
-                msg = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
-                self.console.print(f"  • {msg['subject']}")
+    def promotions(self) -> list[dict[str, Any]]:
+        out = []
+        for r in self.af.runs(self.dag("train")):
+            if r["state"] != "success":
+                continue
+            promoted = self.af.xcom(self.dag("train"), r["dag_run_id"], "promote_champion")
+            if promoted:
+                out.append({"version": str(promoted.get("version") or promoted.get("challenger_version")),
+                            "at": r["end_date"], "run_id": r["dag_run_id"],
+                            "trigger": r["run_type"], "reason": promoted.get("message") or promoted.get("reason", "")})
+        return out
+
+    def first_scoring_after(self, when: str) -> dict[str, Any] | None:
+        for r in self.af.runs(self.dag("score")):
+            if (r.get("queued_at") or "") > when and r["state"] == "success":
+                scored = self.af.xcom(self.dag("score"), r["dag_run_id"], "score_next_period")
+                if scored:
+                    return {"run_id": r["dag_run_id"], "scored": scored}
+        return None
+
+    def drift_state(self) -> dict[str, Any]:
+        from glideslope.drift.state import load_state
+
+        return load_state(self.uc)
+
+    def alert_subjects(self) -> list[str]:
+        subjects = []
+        for path in sorted((self.cfg.home / "alerts" / "mail").glob("*.eml")):
+            msg = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
+            subjects.append(str(msg["subject"]))
+        return subjects
+
+    def report_timings(self) -> None:
+        self.say("\nWhere the nights' time went (run wall time per stage, seconds):")
+        for stage, secs in self.timings.items():
+            if secs:
+                self.say(f"  {self.dag(stage):<24} runs {len(secs):3d}   median {sorted(secs)[len(secs) // 2]:6.1f}"
+                         f"   total {sum(secs):7.1f}")
 
 
-def _prepare_airflow(console: Any) -> None:
-    for key, value in embedded_airflow_env().items():
-        os.environ.setdefault(key, value)
-    db = Path(os.environ["AIRFLOW_HOME"]) / "airflow.db"
-    if not db.exists():
-        db.parent.mkdir(parents=True, exist_ok=True)
-        with console.status("Creating the Airflow metadata database …"):
-            subprocess.run([str(Path(sys.executable).with_name("airflow")), "db", "migrate"], check=True,
-                           capture_output=True)
+def _usecase(name: str | None) -> UseCase:
+    names = list_usecases()
+    if name is None:
+        if len(names) != 1:
+            raise SpecError(f"--usecase is required: use cases here are {', '.join(names) or 'none'}")
+        name = names[0]
+    return load_usecase(name)
+
+
+def _story(args: argparse.Namespace) -> list[str]:
+    if args.expect is not None:
+        return [e for e in args.expect if e]
+    is_default = all(getattr(args, k) == v for k, v in DEFAULTS.items()) and args.usecase in (None, "flight_delay")
+    return DEFAULT_STORY if is_default and not args.first_model_candidates else []
 
 
 def main(argv: list[str] | None = None) -> int:
-    from rich.console import Console
-
     ap = argparse.ArgumentParser(prog="glideslope demo", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--usecase", default="flight_delay")
-    ap.add_argument("--history-start", default="2013-05-04")
-    ap.add_argument("--history-end", default="2013-06-11")
-    ap.add_argument("--train-on", default="2013-05-31")
-    ap.add_argument("--first-night", default="2013-06-12")
-    ap.add_argument("--last-night", default="2013-07-03")
-    ap.add_argument("--keep", action="store_true", help="keep the previous demo's lake, models and runs")
+    ap.add_argument("--usecase", default=None, help="use case to replay (required when there is more than one)")
+    ap.add_argument("--history-start", default=DEFAULTS["history_start"])
+    ap.add_argument("--history-end", default=DEFAULTS["history_end"])
+    ap.add_argument("--train-on", default=DEFAULTS["train_on"], help="day whose labels end the first model's window")
+    ap.add_argument("--first-night", default=DEFAULTS["first_night"])
+    ap.add_argument("--last-night", default=DEFAULTS["last_night"])
+    ap.add_argument("--first-model-candidates", default="",
+                    help="comma-separated candidates of the first model (default: the spec's), e.g. dummy")
+    ap.add_argument("--first-model-window-days", type=int, default=None,
+                    help="days of labels for the first model (default: training.window_days)")
+    ap.add_argument("--backfill-parallel", type=int, default=2, help="backfill runs at a time (max_active_runs)")
+    ap.add_argument("--expect", action="append", default=None,
+                    help="what the replay must show, repeatable: trigger=D, escalate=D, suppress=D, promotions=N "
+                         "(default: the bundled story for the default dates; nothing for others)")
+    ap.add_argument("--keep", action="store_true", help="keep the previous demo's lake, models, runs and stack")
     args = ap.parse_args(argv)
 
-    console = Console(highlight=False)
-    started = time.monotonic()
     cfg = settings()
     if cfg.profile != "embedded":
-        console.print("[red]The demo runs on the embedded profile (GLIDESLOPE_PROFILE=embedded).[/red]")
+        print("The demo runs on the embedded profile (GLIDESLOPE_PROFILE=embedded).", file=sys.stderr)
         return 2
-    from glideslope_local.stack import read_state
-
-    if read_state(cfg):
-        console.print("[red]Airflow (make up) is running on this home: stop it with `make down`, run the demo, "
-                      "then `make up` again to browse the demo's runs.[/red]")
-        return 2
-    if not args.keep:
-        for sub in ("lake", "mlflow", "feast", "alerts", "demo"):
-            shutil.rmtree(cfg.home / sub, ignore_errors=True)
-        shutil.rmtree(cfg.home / "airflow", ignore_errors=True)
-    console.rule(f"[bold]Glideslope demo[/bold] — {args.usecase}, home {cfg.home}")
-    _prepare_airflow(console)
-
-    from glideslope_local.sinks import start_sinks, stop_sinks
-
-    sinks = start_sinks(cfg.home / "alerts")
-    console.print(f"Local SMTP sink on 127.0.0.1:{os.environ['GLIDESLOPE_SMTP_PORT']}, webhook receiver on "
-                  f"127.0.0.1:{os.environ['GLIDESLOPE_WEBHOOK_PORT']}: alerts land in {cfg.home / 'alerts'}")
-    demo = Demo(args, console)
     try:
-        demo.backfill()
-        demo.first_model()
-        demo.nightly()
-        time.sleep(1)  # let the last mails arrive
-        demo.summary(started)
-    except Exception as e:
-        console.print(f"[bold red]demo failed:[/bold red] {e}")
-        console.print(f"full log: {demo.log_path}")
+        uc = _usecase(args.usecase)
+    except SpecError as e:
+        print(f"glideslope demo: {e}", file=sys.stderr)
+        return 2
+    from glideslope_local import stack
+
+    started = time.monotonic()
+    running = stack.read_state(cfg).get("airflow")
+    if not args.keep:
+        if running is not None:
+            print(f"Stopping the stack on {cfg.home} to start the demo from an empty home (--keep reuses it) …")
+            stack.down([])
+        for sub in ("lake", "mlflow", "feast", "alerts", "demo", "airflow"):
+            shutil.rmtree(cfg.home / sub, ignore_errors=True)
+    print(f"Glideslope demo — {uc.name}, home {cfg.home}")
+    if stack.read_state(cfg).get("airflow") is None and stack.up([]) != 0:
         return 1
-    finally:
-        stop_sinks(*sinks)
+    env = stack.airflow_env(cfg, stack.airflow_port())
+    password = stack.read_password(env)
+    url = env["AIRFLOW__API__BASE_URL"]
+    if password is None:
+        print(f"glideslope demo: no admin password in {stack.password_file(env)}", file=sys.stderr)
+        return 1
+    demo = Demo(uc, Airflow(url, stack.ADMIN_USER, password), args)
+    problems: list[str]
+    try:
+        demo.start()
+        demo.backfill()
+        demo.train_first_model()
+        demo.replay()
+        time.sleep(2)  # the last alert e-mails
+        print("\n4. The story, checked")
+        problems = demo.check_story(_story(args))
+    except (StoryError, TimeoutError, ApiError) as e:
+        problems = [str(e)]
+        print(f"\nglideslope demo: {e}", file=sys.stderr)
+    demo.report_timings()
+    summary = {"usecase": uc.name, "wall_seconds": round(time.monotonic() - started, 1), "problems": problems,
+               "first_model_run_id": demo.first_model.get("dag_run_id"),
+               "nights": [{"ds": n.ds, "action": n.decision.get("action"), "reasons": n.decision.get("reasons"),
+                           "runs": {s: {"run_id": r["dag_run_id"], "state": r["state"], "seconds": _seconds(r)}
+                                    for s, r in n.runs.items()}} for n in demo.nights],
+               "timings": demo.timings}
+    out = cfg.home / "demo" / "summary.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(summary, indent=2, default=str))
+    print(f"\nWall time {summary['wall_seconds']:.0f}s; summary in {out}")
+    print(f"Airflow UI: {url}   user {stack.ADMIN_USER}   password {password}")
+    mlflow = stack.read_state(cfg).get("mlflow")
+    if mlflow is not None:
+        print(f"MLflow UI:  {mlflow.url}")
+    print(f"Alerts:     {cfg.home / 'alerts'} (mail/*.eml, slack/*.json)")
+    print("The stack stays up: make down stops it.")
+    if problems:
+        print(f"\nThe demo's story did not hold ({len(problems)} finding(s)):", file=sys.stderr)
+        for p in problems:
+            print(f"  - {p}", file=sys.stderr)
+        return 1
     return 0

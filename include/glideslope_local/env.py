@@ -15,6 +15,8 @@ from glideslope.runtime import java_home
 DEFAULT_AIRFLOW_PORT = 8080
 DEFAULT_SMTP_PORT = 8025
 DEFAULT_WEBHOOK_PORT = 8099
+DEFAULT_SPARK_CONNECT_PORT = 15002
+SPARK_CONNECT_CONN_ID = "spark_connect_default"
 
 
 def _env_port(name: str, default: int) -> int:
@@ -82,3 +84,17 @@ def embedded_airflow_env(cfg: Settings | None = None, port: int | None = None) -
     if jh:
         env["JAVA_HOME"] = jh
     return env
+
+
+def spark_connect_port() -> int:
+    """The local Spark Connect server's port: ``GLIDESLOPE_SPARK_CONNECT_PORT``, else 15002."""
+    return _env_port("GLIDESLOPE_SPARK_CONNECT_PORT", DEFAULT_SPARK_CONNECT_PORT)
+
+
+def spark_connect_env(port: int) -> dict[str, str]:
+    """What Airflow needs to send the ETL transform to the local Spark Connect server."""
+    return {
+        f"AIRFLOW_CONN_{SPARK_CONNECT_CONN_ID.upper()}": json.dumps(
+            {"conn_type": "spark_connect", "host": "127.0.0.1", "port": port}),
+        "GLIDESLOPE_SPARK_CONNECT_CONN_ID": SPARK_CONNECT_CONN_ID,
+    }

@@ -36,7 +36,7 @@ from urllib.parse import urlparse
 import psutil
 
 from glideslope.config import Settings, settings
-from glideslope_local.env import airflow_port, embedded_airflow_env
+from glideslope_local.env import airflow_port, embedded_airflow_env, spark_connect_env, spark_connect_port
 
 HEALTH_PATH = "/api/v2/monitor/health"
 COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
@@ -450,6 +450,40 @@ def wait_mlflow(service: Service, timeout: float = 120.0) -> bool:
     return False
 
 
+def start_spark_connect(cfg: Settings, port: int) -> Service:
+    """A Spark Connect server (``local[2]``, loopback only) the nightly ETL sends its queries to.
+
+    pyspark ships the server (``sbin/start-connect-server.sh``); ``SPARK_NO_DAEMONIZE`` keeps it
+    in the foreground of its own session, so ``down`` stops it like the other services.
+    """
+    import importlib.util
+
+    if not port_is_free(port):
+        raise StackError(f"port {port} on 127.0.0.1 is in use: set GLIDESLOPE_SPARK_CONNECT_PORT or use "
+                         "--no-spark-connect")
+    spec = importlib.util.find_spec("pyspark")
+    if spec is None or spec.origin is None:
+        raise StackError("pyspark is not installed in this environment")
+    spark_home = Path(spec.origin).parent
+    folder = cfg.home / "spark-connect"
+    folder.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "SPARK_HOME": str(spark_home), "SPARK_NO_DAEMONIZE": "1", "SPARK_LOCAL_IP": "127.0.0.1",
+           "SPARK_LOG_DIR": str(folder), "SPARK_PID_DIR": str(folder), "PYSPARK_PYTHON": sys.executable,
+           "PATH": _with_venv_on_path(os.environ.get("PATH", ""))}
+    jh = embedded_airflow_env(cfg).get("JAVA_HOME")
+    if jh:
+        env["JAVA_HOME"] = jh
+    argv = ["/bin/bash", str(spark_home / "sbin" / "start-connect-server.sh"), "--master", "local[2]",
+            "--driver-memory", "1g",
+            "--conf", "spark.connect.grpc.binding.address=127.0.0.1",
+            "--conf", f"spark.connect.grpc.binding.port={port}",
+            "--conf", "spark.driver.host=127.0.0.1", "--conf", "spark.driver.bindAddress=127.0.0.1",
+            "--conf", "spark.ui.enabled=false", "--conf", "spark.sql.session.timeZone=UTC"]
+    service, _ = _spawn("spark-connect", argv, env, folder / "server.log", f"sc://127.0.0.1:{port}")
+    _record(cfg, service)
+    return service
+
+
 def sink_ports(env: dict[str, str]) -> tuple[int, int]:
     return int(env["GLIDESLOPE_SMTP_PORT"]), int(env["GLIDESLOPE_WEBHOOK_PORT"])
 
@@ -500,6 +534,8 @@ def up(argv: list[str]) -> int:
     parser.add_argument("--mlflow-port", type=int, default=None,
                         help="MLflow UI port (default: the port of $GLIDESLOPE_MLFLOW_UI_URL or 5000)")
     parser.add_argument("--no-alerts", action="store_true", help="don't start the local SMTP sink / webhook receiver")
+    parser.add_argument("--no-spark-connect", action="store_true",
+                        help="no Spark Connect server: the ETL runs spark-submit per run instead")
     parser.add_argument("--foreground", action="store_true", help="stay attached; Ctrl-C stops everything")
     parser.add_argument("--timeout", type=float, default=READY_TIMEOUT_S, help="seconds to wait for health")
     args = parser.parse_args(argv)
@@ -526,10 +562,23 @@ def up(argv: list[str]) -> int:
             sinks = start_sinks(cfg, env)
             if sinks is not None:
                 started_here.append("alerts")
-        af = start_airflow(cfg, port, timeout=args.timeout)
+        connect = None if args.no_spark_connect else _running(cfg, "spark-connect")
+        if not args.no_spark_connect and connect is None:
+            connect = start_spark_connect(cfg, spark_connect_port())
+            started_here.append("spark-connect")
+        extra = spark_connect_env(int(urlparse(connect.url.replace("sc://", "http://")).port or 0)) if connect else None
+        af = start_airflow(cfg, port, extra_env=extra, timeout=args.timeout)
+        started_here.append("airflow")
+        if connect is not None and not _wait_ports(connect, [urlparse(connect.url.replace("sc://", "http://")).port
+                                                             or 0], 180.0):
+            raise StackError(f"the Spark Connect server did not listen on {connect.url}; see {connect.log}:\n"
+                             f"{_tail(connect.log)}")
     except (StackError, KeyboardInterrupt) as e:
-        for name in started_here:
-            stop_named(cfg, name)
+        for name in reversed(started_here):
+            if name == "airflow":
+                stop_airflow(cfg)
+            else:
+                stop_named(cfg, name)
         if isinstance(e, KeyboardInterrupt):
             return 130
         print(f"glideslope up: {e}", file=sys.stderr)
@@ -552,6 +601,8 @@ def up(argv: list[str]) -> int:
     elif not args.no_alerts:
         smtp, hook = sink_ports(env)
         print(f"  alerts:    ports {smtp}/{hook} already in use; alerts go to whatever listens there")
+    if connect is not None:
+        print(f"  Spark:     {connect.url} (Spark Connect, local[2]; the nightly ETL runs its transform there)")
     print(f"  logs:      {af.service.log}")
     print("  DAGs start paused: switch one on in the UI, or trigger it.")
     if not args.foreground:

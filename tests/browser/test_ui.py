@@ -84,3 +84,21 @@ def test_up_serves_the_mlflow_ui_it_printed(airflow_ui: AirflowStack, page: Page
     page.goto(mlflow_url)
     expect(page).to_have_title(re.compile("MLflow"))
     expect(page.get_by_text("Experiments").first).to_be_visible()
+
+
+def test_an_asset_triggered_training_shows_the_drift_event_that_started_it(logged_in: Page,
+                                                                           airflow_ui: AirflowStack) -> None:
+    """After the replay (tests/loop_fixture.py), the drift-triggered training as a person finds it."""
+    from glideslope_local.api import Airflow
+    from loop_fixture import SHIFT_FROM, replayed
+
+    loop = replayed(Airflow(airflow_ui.url, airflow_ui.user, airflow_ui.password), airflow_ui.home, airflow_ui.env)
+    assert loop.demo.returncode == 0, loop.demo.stdout[-3000:]
+    run_id = loop.night(SHIFT_FROM)["runs"]["train"]["run_id"]
+    page = logged_in
+    page.goto(f"/dags/{loop.dag('train')}/runs/{run_id}/asset_events")  # the run's "Asset Events" tab
+    expect(page.get_by_text("Asset Triggered").first).to_be_visible()
+    expect(page.get_by_text("Source Asset Event").first).to_be_visible()
+    expect(page.get_by_text(f"{loop.dag('train').split('__')[0]}.drift", exact=True).first).to_be_visible()
+    expect(page.get_by_text(loop.dag("monitor"), exact=True).first).to_be_visible()
+    page.screenshot(path=str(airflow_ui.home / "asset_triggered_train_run.png"), animations="disabled")

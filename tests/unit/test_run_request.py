@@ -32,7 +32,7 @@ def test_asset_runs_take_their_days_from_every_event_not_the_logical_date():
 
 @pytest.mark.parametrize(("run_type", "trigger"), [
     ("scheduled", "schedule"), ("DagRunType.SCHEDULED", "schedule"), ("backfill_job", "backfill"),
-    ("manual", "manual"), ("asset_triggered", "asset")])
+    ("backfill", "backfill"), ("manual", "manual"), ("asset_triggered", "asset")])
 def test_the_trigger_comes_from_the_run_type(run_type, trigger):
     req = build("flight_delay", run_type=run_type, logical_ds="2013-06-01")
     assert req.trigger == trigger

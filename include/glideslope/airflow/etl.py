@@ -26,8 +26,10 @@ DOC = """\
    (`raw/<source>/ds=D/`); a day that already landed is left untouched.
 2. `validate_raw_day` — Great Expectations checks schema, types, nulls, ranges and keys
    (suites in `include/usecases/{uc.name}/quality/`).
-3. `transform_with_spark` — `spark-submit spark_jobs/transform.py` builds the label table and
-   the feature tables (trailing windows use only days ≤ D) into a staging area.
+3. `transform_with_spark` — the use case's Spark transform builds the label table and the
+   feature tables (trailing windows use only days ≤ D) into a staging area: on a warm Spark
+   Connect server when `GLIDESLOPE_SPARK_CONNECT_CONN_ID` names one (`make up` starts one on
+   loopback), else `spark-submit spark_jobs/transform.py` on the Spark connection (`spark_default`).
 4. `validate_and_publish` — the outputs are checked, then published atomically to
    `curated/<table>/ds=D/` and `features/<table>/ds=D/`, and the Asset `{uc.name}.features` is
    updated, which schedules `{uc.name}__features`.
@@ -101,19 +103,35 @@ def build_etl_dag(uc: UseCase) -> Any:
                 _quarantine_alert(spec, ds, e, context)
                 raise AirflowFailException(str(e)) from e  # bad data: retrying cannot help
 
-        bindir = Path(sys.executable).parent
-        transform_with_spark = SparkSubmitOperator(
-            task_id="transform_with_spark",
-            application=str(PROJECT_ROOT / "spark_jobs" / "transform.py"),
-            application_args=["--usecase", name, "--ds", DS_TEMPLATE],
-            conn_id=settings().spark_conn_id,
-            name=f"{name}-etl",
-            spark_binary=str(bindir / "spark-submit"),
-            driver_memory="1g",
-            conf=_spark_conf(),
-            env_vars={"PYSPARK_PYTHON": sys.executable},
-            verbose=False,
-        )
+        connect_conn_id = settings().spark_connect_conn_id
+        if connect_conn_id:
+            # A warm Spark Connect server: the transform's queries run there, so a night pays
+            # no JVM start (the provider's spark_connect connection says where it listens).
+            @task(task_id="transform_with_spark")
+            def transform_with_spark(**context: Any) -> dict:
+                from airflow.providers.apache.spark.hooks.spark_connect import SparkConnectHook
+
+                from glideslope.etl.spark_job import run
+
+                ds = run_request(name, context).require_ds()
+                url = SparkConnectHook(conn_id=connect_conn_id).get_connection_url()
+                return run(name, [ds], remote=url)
+
+            transform: Any = transform_with_spark()
+        else:
+            bindir = Path(sys.executable).parent
+            transform = SparkSubmitOperator(  # noqa: AIR001 - one name for either form of the task
+                task_id="transform_with_spark",
+                application=str(PROJECT_ROOT / "spark_jobs" / "transform.py"),
+                application_args=["--usecase", name, "--ds", DS_TEMPLATE],
+                conn_id=settings().spark_conn_id,
+                name=f"{name}-etl",
+                spark_binary=str(bindir / "spark-submit"),
+                driver_memory="1g",
+                conf=_spark_conf(),
+                env_vars={"PYSPARK_PYTHON": sys.executable},
+                verbose=False,
+            )
 
         features = features_asset(name)
 
@@ -133,5 +151,5 @@ def build_etl_dag(uc: UseCase) -> Any:
                                             "trigger": req.trigger, "run_id": req.run_id})
             return result
 
-        land_raw_day() >> validate_raw_day() >> transform_with_spark >> validate_and_publish()
+        land_raw_day() >> validate_raw_day() >> transform >> validate_and_publish()
     return dag

@@ -18,7 +18,7 @@ from glideslope.config import UseCase, settings
 DOC = """\
 # {uc.name} — train, compare with the champion, promote or keep
 
-Runs on the cron `{uc.schedule.train}` (UTC), whenever `{uc.name}__monitor` reports drift (Asset
+Runs on the cron `{uc.schedule.train}` (UTC; none when null), whenever `{uc.name}__monitor` reports drift (Asset
 `{uc.name}.drift`), or by hand with Params. At most one run at a time.
 
 1. `plan_training` — what this run does: the day D whose labels end the window (Param `ds`, else
@@ -143,8 +143,10 @@ def build_train_dag(uc: UseCase) -> Any:
     name = uc.name
     drift = drift_asset(name)
     families = sorted({c.family for c in uc.training.candidates} | {"dummy"})
-    schedule = AssetOrTimeSchedule(timetable=CronTriggerTimetable(uc.schedule.train, timezone="UTC"),
-                                   assets=[drift])
+    schedule: Any = [drift]
+    if uc.schedule.train:
+        schedule = AssetOrTimeSchedule(timetable=CronTriggerTimetable(uc.schedule.train, timezone="UTC"),
+                                       assets=[drift])
     with DAG(schedule=schedule, **dag_kwargs(
         uc, "train", DOC,
         params={
@@ -170,8 +172,11 @@ def build_train_dag(uc: UseCase) -> Any:
 
         @task(task_id="plan_training", inlets=[drift])
         def plan_training(**context: Any) -> dict:
+            from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
             from glideslope.drift.state import drift_events_consumed_until, retraining_paused
             from glideslope.training.dataset import latest_label_day
+            from glideslope.training.plan import NothingToTrain
             from glideslope.training.plan import plan_training as plan
 
             req = run_request(name, context)
@@ -179,7 +184,12 @@ def build_train_dag(uc: UseCase) -> Any:
                 # Events queued behind a running training are attached only in part
                 # (apache/airflow#56050): answer every event not answered yet, in one run.
                 req = req.with_events(queued_events(context, drift, drift_events_consumed_until(uc)))
-            result = plan(uc, req, latest_label_day=latest_label_day(uc), paused=retraining_paused(uc))
+            try:
+                result = plan(uc, req, latest_label_day=latest_label_day(uc), paused=retraining_paused(uc))
+            except NothingToTrain as e:
+                if req.trigger in ("schedule", "asset"):
+                    raise AirflowSkipException(str(e)) from e
+                raise AirflowFailException(str(e)) from e  # a person asked: retrying cannot help
             if result.skip:
                 print(f"nothing to train: {result.skip}")
             return result.summary()
@@ -246,9 +256,10 @@ def build_train_dag(uc: UseCase) -> Any:
             plan = ti.xcom_pull(task_ids="plan_training") or {}
             if not plan:
                 raise AirflowFailException("plan_training produced no plan: nothing ran")
-            if plan.get("skip"):
-                return {"kind": "skipped", "reason": plan["skip"]}
             events = [e["timestamp"] for e in plan["request"]["events"] if e.get("timestamp")]
+            if plan.get("skip"):
+                mark_drift_events_consumed(uc, events, context.get("run_id"))  # answered: retraining is paused
+                return {"kind": "skipped", "reason": plan["skip"], "events": len(events)}
             for task_id, kind in (("promote_champion", "promoted"), ("keep_champion", "rejected"),
                                   ("rollback_champion", "rolled_back")):
                 result = ti.xcom_pull(task_ids=task_id)

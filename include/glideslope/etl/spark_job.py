@@ -47,9 +47,25 @@ class SparkInputs:
         return self._read_csv([path])
 
 
-def spark_session(app_name: str) -> Any:
+# Session settings the transform relies on (time zone, output encoding); valid for a classic
+# session and for a Spark Connect session alike.
+SESSION_CONF = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.shuffle.partitions": "4",
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    "spark.sql.parquet.compression.codec": "snappy",
+}
+
+
+def spark_session(app_name: str, remote: str | None = None) -> Any:
+    """A classic session (under spark-submit), or one on a Spark Connect server at ``remote``."""
     from pyspark.sql import SparkSession
 
+    if remote:
+        spark = SparkSession.builder.remote(remote).appName(app_name).getOrCreate()
+        for key, value in SESSION_CONF.items():
+            spark.conf.set(key, value)
+        return spark
     return (
         SparkSession.builder.appName(app_name)
         .config("spark.sql.session.timeZone", "UTC")
@@ -81,12 +97,14 @@ def write_single_parquet(df: Any, lake: Lake, final: str, scratch: Path) -> int:
     return table.num_rows
 
 
-def run(usecase: str, days: list[str], lake_root: str | None = None) -> dict[str, dict[str, int]]:
+def run(usecase: str, days: list[str], lake_root: str | None = None,
+        remote: str | None = None) -> dict[str, dict[str, int]]:
+    """Transform ``days`` into the staging area; on a Spark Connect server when ``remote`` is set."""
     uc = load_usecase(usecase)
     cfg = settings()
     lake = Lake(root=(lake_root or cfg.lake_root).rstrip("/"), usecase=uc.name, s3_endpoint_url=cfg.s3_endpoint_url)
     transform = load_module(uc, uc.transform)
-    spark = spark_session(f"{uc.name}-etl")
+    spark = spark_session(f"{uc.name}-etl", remote)
     inputs = SparkInputs(spark, lake)
     summary: dict[str, dict[str, int]] = {}
     try:
