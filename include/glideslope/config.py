@@ -14,18 +14,34 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from glideslope.metrics import METRICS, TASKS, default_metric, direction, higher_is_better, task_metrics
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = PACKAGE_DIR.parents[1]
 DEFAULT_USECASES_DIR = PACKAGE_DIR.parent / "usecases"
 
 Profile = Literal["embedded", "production"]
-TaskType = Literal["binary_classification", "regression"]
+TaskType = Literal["binary_classification", "regression"]  # the task types of glideslope.metrics.TASKS
 Severity = Literal["info", "warning", "critical"]
 
 
 class SpecError(ValueError):
     """A use-case spec is missing or invalid; the message names the file and the field."""
+
+
+def _field_error(field: str, message: str) -> PydanticCustomError:
+    """A validation error raised by a model validator, naming the ``field`` it is about.
+
+    Pydantic places a model validator's error at the model itself; ``field`` (relative to that
+    model) goes in the error's context and :func:`_format_errors` appends it to the location.
+    """
+    return PydanticCustomError("spec_field", message, {"field": field})
+
+
+def _metric_list(task: str) -> str:
+    return ", ".join(task_metrics(task))
 
 
 class _Strict(BaseModel):
@@ -89,7 +105,9 @@ class TrainingSpec(_Strict):
     window_days: int = Field(28, ge=3, description="Days of labelled history used to train.")
     holdout_days: int = Field(3, ge=1, description="Most recent days kept out of training for evaluation.")
     candidates: list[CandidateSpec]
-    primary_metric: str = "roc_auc"
+    primary_metric: str = Field(description="Holdout metric that picks the best candidate; one of the task's "
+                                "metrics (glideslope.metrics). When the spec omits it, UseCase fills in the "
+                                "task's default.")
     reference_sample_rows: int = Field(5000, ge=100)
     seed: int = 42
 
@@ -101,9 +119,13 @@ class TrainingSpec(_Strict):
 
 
 class PromotionSpec(_Strict):
-    metric: str = "roc_auc"
-    higher_is_better: bool = True
-    floor: float = Field(description="Absolute value the challenger must reach.")
+    metric: str = Field(description="Metric of champion vs challenger, of the drift monitor's live performance and "
+                        "of drift.performance_floor; one of the task's metrics (glideslope.metrics). When the "
+                        "spec omits it, UseCase fills in the task's default.")
+    higher_is_better: bool = Field(description="The metric's direction; derived from the metric when omitted, "
+                                   "and a value that contradicts it is an error.")
+    floor: float = Field(description="Absolute value the challenger must reach (at least, or at most for a "
+                         "lower-is-better metric).")
     margin: float = Field(0.0, ge=0, description="Required improvement over the champion.")
     confidence: float = Field(0.95, gt=0, lt=1)
     bootstrap_rounds: int = Field(500, ge=50)
@@ -111,12 +133,34 @@ class PromotionSpec(_Strict):
     slice_tolerance: float = Field(0.02, ge=0)
     min_slice_rows: int = Field(200, ge=1)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _direction_of_the_metric(cls, data: Any) -> Any:
+        name = data.get("metric") if isinstance(data, dict) else None
+        if not isinstance(name, str):
+            return data  # no metric, or not a string: the field's own error says so
+        if name not in METRICS:
+            known = "; ".join(f"{t}: {_metric_list(t)}" for t in TASKS)
+            raise _field_error("metric", f"{name!r} is not a metric glideslope computes ({known})")
+        if data.get("higher_is_better") is None:
+            return {**data, "higher_is_better": higher_is_better(name)}
+        return data
+
+    @model_validator(mode="after")
+    def _direction_agrees(self) -> PromotionSpec:
+        if self.higher_is_better != higher_is_better(self.metric):
+            raise _field_error("higher_is_better", f"{self.higher_is_better} contradicts metric {self.metric!r}, "
+                                                   f"for which {direction(self.metric)}; omit it to derive it")
+        return self
+
 
 class DriftSpec(_Strict):
     columns: list[str] = Field(default_factory=list, description="Columns to test; empty = all model inputs.")
     drift_share: float = Field(0.5, gt=0, le=1, description="Share of drifted columns that means drift.")
     min_rows: int = Field(500, ge=1)
-    performance_floor: float | None = None
+    performance_floor: float | None = Field(None, description="Live promotion.metric worse than this (below it, or "
+                                            "above it for a lower-is-better metric) on at least min_rows labelled "
+                                            "rows is drift.")
     persistence: int = Field(2, ge=1, description="Consecutive drifted checks before a trigger.")
     cooldown_days: int = Field(3, ge=0)
     weekly_retrain_budget: int = Field(2, ge=0)
@@ -199,6 +243,33 @@ class UseCase(_Strict):
             raise ValueError(f"duplicate source names: {names}")
         return v
 
+    @model_validator(mode="before")
+    @classmethod
+    def _task_metric_defaults(cls, data: Any) -> Any:
+        """A metric the spec does not name is its task's default (``glideslope.metrics``)."""
+        if not isinstance(data, dict):
+            return data
+        label = data.get("label")
+        task = label.task if isinstance(label, LabelSpec) else label.get("task") if isinstance(label, dict) else None
+        if task not in TASKS:
+            return data  # label.task's own error says what is wrong
+        out = dict(data)
+        for section, field in (("training", "primary_metric"), ("promotion", "metric")):
+            value = out.get(section)
+            if isinstance(value, dict) and value.get(field) is None:
+                out[section] = {**value, field: default_metric(task)}
+        return out
+
+    @model_validator(mode="after")
+    def _metrics_of_the_task(self) -> UseCase:
+        task = self.label.task
+        for field, name in (("training.primary_metric", self.training.primary_metric),
+                            ("promotion.metric", self.promotion.metric)):
+            if name not in task_metrics(task):
+                raise _field_error(field, f"{name!r} is not a metric of label.task {task} "
+                                          f"(its metrics: {_metric_list(task)})")
+        return self
+
     @property
     def registered_model(self) -> str:
         return self.name
@@ -226,7 +297,10 @@ def list_usecases(root: Path | None = None) -> list[str]:
 def _format_errors(path: Path, err: ValidationError) -> str:
     lines = [f"{path}: invalid use-case spec"]
     for e in err.errors():
-        field = ".".join(str(x) for x in e["loc"]) or "<root>"
+        loc = [str(x) for x in e["loc"]]
+        if (e.get("ctx") or {}).get("field"):
+            loc.append(str(e["ctx"]["field"]))  # raised by a model validator about one of its fields
+        field = ".".join(loc) or "<root>"
         lines.append(f"  field {field!r}: {e['msg']}")
     return "\n".join(lines)
 

@@ -196,7 +196,7 @@ def check_numbers(uc: UseCase, lake: Lake, ref: pd.DataFrame, window: list[pd.Da
                                                                                            uc.label.column])
             labelled.append(frame.merge(lab, on=uc.entity_key))
     lab = pd.concat(labelled) if labelled else pd.DataFrame({uc.label.column: [], "prediction": []})
-    perf = performance(lab[uc.label.column], lab["prediction"])
+    perf = performance(lab[uc.label.column], lab["prediction"], uc.label.task)
     v = evaluate_check(column_results(tests), current_rows=len(cur), reference_rows=len(ref), spec=uc.drift,
                        performance=perf, metric=uc.promotion.metric)
     return {"status": v.status, "share": round(v.drift_share, 2), "drifted": v.drifted_columns,

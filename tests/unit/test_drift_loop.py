@@ -33,10 +33,11 @@ def day(n: int) -> str:
     return (date(2013, 6, 1) + timedelta(days=n)).isoformat()
 
 
-def numbers(ds: str, status: str, drifted=("wx_temp_mean", "wx_humid_mean", "prediction", "distance")) -> dict:
+def numbers(ds: str, status: str, drifted=("wx_temp_mean", "wx_humid_mean", "prediction", "distance"),
+            performance: dict | None = None) -> dict:
     drifted = list(drifted) if status == "drift" else []
     return {"ds": ds, "report": f"/lake/reports/drift/ds={ds}/report.html", "champion": None,
-            "performance": {"rows": 2000, "roc_auc": 0.7},
+            "performance": performance or {"rows": 2000, "roc_auc": 0.7},
             "verdict": {"status": status, "drift_share": len(drifted) / 10, "drifted_columns": drifted,
                         "data_drift": status == "drift", "performance_breach": False, "tested_columns": 10,
                         "reasons": [f"{len(drifted)} of 10 columns drifted"]}}
@@ -137,3 +138,24 @@ def test_record_retrain_rejects_unknown_decisions(lake):
 def test_acknowledge_needs_a_name(uc, lake):
     with pytest.raises(ValueError, match="name of the person"):
         acknowledge(uc, by="  ", lake=lake, tag_mlflow=False)
+
+
+def test_the_check_record_and_the_alert_name_the_use_cases_metric(uc, lake, tmp_path):
+    from regression_data import regression_spec, write_spec
+
+    from glideslope.config import parse_usecase
+
+    binary = decide_and_record(uc, day(0), numbers(day(0), "drift"), train_active=False, lake=lake)
+    assert binary["action"] == "wait"
+    assert load_state("flight_delay", lake)["checks"][day(0)]["live_roc_auc"] == 0.7  # the key old lakes have
+
+    reg = parse_usecase(write_spec(tmp_path / "usecases", regression_spec()))
+    reg_lake = Lake(root=str(tmp_path / "lake"), usecase=reg.name)
+    perf = {"rows": 2000, "rmse": 34.2, "mae": 21.0, "r2": 0.61}
+    for n in (0, 1):
+        d = decide_and_record(reg, day(n), numbers(day(n), "drift", performance=perf), train_active=False,
+                              lake=reg_lake)
+    check = load_state(reg.name, reg_lake)["checks"][day(1)]
+    assert check["live_metric"] == "rmse" and check["live_rmse"] == 34.2 and "live_roc_auc" not in check
+    assert d["action"] == "trigger"
+    assert d["alert"]["facts"]["live RMSE"] == 34.2 and not any("ROC" in k for k in d["alert"]["facts"])

@@ -77,20 +77,20 @@ def test_a_missing_score_is_no_evidence_of_drift():
 # -- one check ----------------------------------------------------------------------------------
 
 def test_share_at_or_above_drift_share_is_drift():
-    v = evaluate_check(cols(4), current_rows=3000, reference_rows=5000, spec=SPEC)
+    v = evaluate_check(cols(4), current_rows=3000, reference_rows=5000, spec=SPEC, metric="roc_auc")
     assert v.status == "drift" and v.data_drift and v.drift_share == pytest.approx(0.4)
     assert v.drifted_columns == ["c0", "c1", "c2", "c3"]
     assert "4 of 10 columns drifted" in v.reasons[0]
 
 
 def test_share_below_drift_share_is_ok():
-    v = evaluate_check(cols(3), current_rows=3000, reference_rows=5000, spec=SPEC)
+    v = evaluate_check(cols(3), current_rows=3000, reference_rows=5000, spec=SPEC, metric="roc_auc")
     assert v.status == "ok" and not v.data_drift and v.drifted_columns == ["c0", "c1", "c2"]
 
 
 @pytest.mark.parametrize(("current", "reference"), [(499, 5000), (3000, 120), (0, 0)])
 def test_too_few_rows_is_insufficient_data_not_drift(current, reference):
-    v = evaluate_check(cols(10), current_rows=current, reference_rows=reference, spec=SPEC)
+    v = evaluate_check(cols(10), current_rows=current, reference_rows=reference, spec=SPEC, metric="roc_auc")
     assert v.status == "insufficient_data"
     assert not v.data_drift and not v.performance_breach
     assert "min_rows 500" in v.reasons[0]
@@ -98,19 +98,65 @@ def test_too_few_rows_is_insufficient_data_not_drift(current, reference):
 
 def test_performance_under_the_floor_is_drift_even_without_data_drift():
     v = evaluate_check(cols(0), current_rows=3000, reference_rows=5000, spec=SPEC,
-                       performance={"rows": 1900, "roc_auc": 0.55})
+                       performance={"rows": 1900, "roc_auc": 0.55}, metric="roc_auc")
     assert v.status == "drift" and v.performance_breach and not v.data_drift
     assert "roc_auc 0.550" in v.reasons[0] and "performance_floor 0.6" in v.reasons[0]
 
 
 def test_performance_on_too_few_labels_or_without_floor_is_ignored():
     few = evaluate_check(cols(0), current_rows=3000, reference_rows=5000, spec=SPEC,
-                         performance={"rows": 100, "roc_auc": 0.40})
+                         performance={"rows": 100, "roc_auc": 0.40}, metric="roc_auc")
     assert few.status == "ok" and not few.performance_breach
     no_floor = evaluate_check(cols(0), current_rows=3000, reference_rows=5000,
                               spec=SPEC.model_copy(update={"performance_floor": None}),
-                              performance={"rows": 3000, "roc_auc": 0.40})
+                              performance={"rows": 3000, "roc_auc": 0.40}, metric="roc_auc")
     assert no_floor.status == "ok"
+
+
+RMSE_SPEC = SPEC.model_copy(update={"performance_floor": 30.0})
+
+
+@pytest.mark.parametrize(("value", "breach"), [(34.2, True), (30.0, False), (22.5, False)])
+def test_a_lower_is_better_floor_is_breached_above_it(value, breach):
+    v = evaluate_check(cols(0), current_rows=3000, reference_rows=5000, spec=RMSE_SPEC,
+                       performance={"rows": 1900, "rmse": value}, metric="rmse")
+    assert v.performance_breach is breach and v.status == ("drift" if breach else "ok")
+    if breach:
+        assert v.reasons[0] == ("live rmse 34.200 on 1900 labelled rows is above drift.performance_floor 30.0 "
+                                "(lower is better)")
+
+
+@pytest.mark.parametrize(("metric", "value", "breach"), [("r2", 0.2, True), ("r2", 0.45, False),
+                                                        ("log_loss", 0.7, True), ("log_loss", 0.5, False)])
+def test_the_floors_direction_comes_from_the_metric(metric, value, breach):
+    spec = SPEC.model_copy(update={"performance_floor": {"r2": 0.3, "log_loss": 0.6}[metric]})
+    v = evaluate_check(cols(0), current_rows=3000, reference_rows=5000, spec=spec,
+                       performance={"rows": 1900, metric: value}, metric=metric)
+    assert v.performance_breach is breach
+
+
+@pytest.mark.parametrize(("performance", "why"), [
+    (None, "no labelled rows yet"),
+    ({"rows": 0}, "no labelled rows yet"),
+    ({"rows": 120, "rmse": 50.0}, "only 120 labelled rows (drift.min_rows 500)"),
+    ({"rows": 3000}, "live rmse could not be computed on 3000 labelled rows"),
+    ({"rows": 3000, "rmse": float("nan")}, "live rmse could not be computed on 3000 labelled rows"),
+])
+def test_a_floor_that_cannot_be_checked_says_why(performance, why):
+    v = evaluate_check(cols(0), current_rows=3000, reference_rows=5000, spec=RMSE_SPEC, performance=performance,
+                       metric="rmse")
+    assert v.status == "ok" and not v.performance_breach
+    assert v.performance_unchecked == f"drift.performance_floor 30.0 not checked: {why}"
+    assert v.reasons[-1] == v.performance_unchecked
+    state = state_with({day(0): {"status": "ok", "reasons": v.reasons,
+                                 "performance_unchecked": v.performance_unchecked}})
+    assert decide(day(0), state, SPEC, train_active=False).reasons == ["no drift", v.performance_unchecked]
+
+
+def test_without_a_floor_nothing_is_said_about_performance():
+    v = evaluate_check(cols(0), current_rows=3000, reference_rows=5000,
+                       spec=SPEC.model_copy(update={"performance_floor": None}), performance=None, metric="rmse")
+    assert v.performance_unchecked is None and len(v.reasons) == 1
 
 
 # -- persistence --------------------------------------------------------------------------------

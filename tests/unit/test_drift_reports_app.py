@@ -58,3 +58,33 @@ def test_index_lists_checks(client, tmp_path):
                                          "live_roc_auc": 0.61, "champion_version": "2"}
     page = c.get("/reports").text
     assert "reports/flight_delay/drift/2013-06-19" in page and "wx_temp_mean" in page and "0.610" in page
+
+
+def test_index_names_each_use_cases_metric(client, tmp_path, monkeypatch):
+    import yaml
+    from regression_data import regression_spec, write_spec
+
+    from glideslope.config import DEFAULT_USECASES_DIR
+    from glideslope.drift.state import update_state
+
+    c, app = client
+    app.dependency_overrides[require_user] = lambda: None
+    root = tmp_path / "usecases"
+    write_spec(root, yaml.safe_load((DEFAULT_USECASES_DIR / "flight_delay" / "usecase.yaml").read_text()))
+    write_spec(root, regression_spec())
+    (root / "broken").mkdir()
+    (root / "broken" / "usecase.yaml").write_text("name: broken\n")
+    monkeypatch.setenv("GLIDESLOPE_USECASES_DIR", str(root))
+    with update_state("flight_delay") as state:  # a check recorded before metrics were named per use case
+        state["checks"]["2013-06-19"] = {"status": "ok", "drift_share": 0.1, "drifted_columns": [],
+                                         "live_roc_auc": 0.61, "champion_version": "2"}
+    with update_state("arrival_delay") as state:
+        state["checks"]["2013-06-19"] = {"status": "drift", "drift_share": 0.0, "drifted_columns": [],
+                                         "live_metric": "rmse", "live_rmse": 34.2, "champion_version": "1"}
+    page = c.get("/reports").text
+    sections = {part.split("</h2>")[0]: part for part in page.split("<h2>")[1:]}
+    assert list(sections) == ["arrival_delay", "broken", "flight_delay"]
+    assert "live ROC-AUC" in sections["flight_delay"] and "0.610" in sections["flight_delay"]
+    assert "live RMSE" in sections["arrival_delay"] and "34.200" in sections["arrival_delay"]
+    assert "ROC" not in sections["arrival_delay"]
+    assert "usecase.yaml" in sections["broken"]  # one broken spec does not take the page down

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from ml_data import isolated_home, write_lake
 
-from glideslope.config import LabelSpec, load_usecase
+from glideslope.config import UseCase, load_usecase
 from glideslope.lake import Lake
 
 pytestmark = pytest.mark.unit
@@ -203,13 +203,13 @@ def test_regression_use_case_trains_promotes_and_reports_regression_metrics(home
     from glideslope.training import train_candidates
 
     base = load_usecase("flight_delay")
-    uc = base.model_copy(update={
-        "name": "flight_delay",  # same feature repo and lake; a separate registry below
-        "label": LabelSpec(column="delay_minutes", task="regression", table="flights"),
-        "training": base.training.model_copy(update={"primary_metric": "rmse"}),
-        "promotion": base.promotion.model_copy(update={"metric": "rmse", "higher_is_better": False,
-                                                       "floor": 1000.0}),
-    })
+    # Same feature repo and lake, a separate registry below; no metric fields: the task's defaults apply.
+    raw = base.model_dump(mode="json")
+    raw["label"] = {"column": "delay_minutes", "task": "regression", "table": "flights"}
+    del raw["training"]["primary_metric"], raw["promotion"]["metric"], raw["promotion"]["higher_is_better"]
+    raw["promotion"]["floor"] = 1000.0
+    uc = UseCase.model_validate({**raw, "folder": base.folder})
+    assert (uc.training.primary_metric, uc.promotion.metric) == ("rmse", "rmse")
     import os
 
     saved = os.environ["MLFLOW_TRACKING_URI"]

@@ -29,8 +29,9 @@ For night D:
    the numbers are logged to MLflow (experiment `{uc.name}-monitoring`, one run per champion
    version, one step per day).
 3. `decide_action` — the drift policy: a check is *drift* when at least {uc.drift.drift_share}
-   of the tested columns drifted or live {uc.promotion.metric} is under
-   {uc.drift.performance_floor}; fewer than {uc.drift.min_rows} rows is *insufficient data*.
+   of the tested columns drifted or live {uc.promotion.metric} is worse than the floor
+   {uc.drift.performance_floor} (`drift.performance_floor`, in the metric's direction; a floor
+   that cannot be checked yet is said so); fewer than {uc.drift.min_rows} rows is *insufficient data*.
    Only {uc.drift.persistence} consecutive drifted checks act. Then exactly one of:
    - `trigger_retraining` — emits the Asset `{uc.name}.drift` (extra: ds, report URI, drifted
      columns), which schedules `{uc.name}__train`;

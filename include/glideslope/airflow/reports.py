@@ -54,9 +54,20 @@ def _read(usecase: str, kind: str, ds: str, name: str) -> Response:
         return Response(f.read(), media_type=FILES[name])
 
 
+def _live(check: dict[str, Any], metric: str | None) -> str:
+    """The check's live value of ``metric``; one of another metric (kept before the spec changed) is named."""
+    recorded = check.get("live_metric") or ("roc_auc" if "live_roc_auc" in check else None)  # older states
+    for name in dict.fromkeys([metric, recorded]):
+        value = check.get(f"live_{name}") if name else None
+        if value is not None:
+            return f"{value:.3f}" if name == metric else f"{value:.3f} ({name})"
+    return ""
+
+
 def _index() -> str:
-    from glideslope.config import list_usecases
+    from glideslope.config import SpecError, list_usecases, load_usecase
     from glideslope.drift.state import load_state
+    from glideslope.metrics import label
 
     esc = html.escape
     parts = ["<html><body style='font-family:sans-serif'><h1>Glideslope drift reports</h1>"]
@@ -64,6 +75,12 @@ def _index() -> str:
         state = load_state(uc)
         paused = state.get("paused")
         parts.append(f"<h2>{esc(uc)}</h2>")
+        metric: str | None
+        try:
+            metric = load_usecase(uc).promotion.metric
+        except SpecError as e:  # one broken spec must not hide the other use cases' checks
+            metric = None
+            parts.append(f"<div style='color:#cf222e'><b>Invalid spec</b><pre>{esc(str(e))}</pre></div>")
         if paused:
             parts.append(f"<p style='color:#cf222e'><b>Automatic retraining paused</b> since {esc(paused['ds'])}: "
                          f"{esc(str(paused.get('reason')))}. Acknowledge with <code>glideslope ack --usecase "
@@ -71,14 +88,14 @@ def _index() -> str:
         rows = []
         for ds in sorted(state["checks"], reverse=True)[:60]:
             c = state["checks"][ds]
-            perf = c.get("live_roc_auc")
             rows.append(
                 f"<tr><td><a href='reports/{esc(uc)}/drift/{esc(ds)}'>{esc(ds)}</a></td><td>{esc(c['status'])}</td>"
                 f"<td>{c.get('drift_share', 0):.2f}</td><td>{esc(', '.join(c.get('drifted_columns') or []))}</td>"
-                f"<td>{'' if perf is None else f'{perf:.3f}'}</td><td>{esc(str(c.get('champion_version') or ''))}</td>"
+                f"<td>{esc(_live(c, metric))}</td><td>{esc(str(c.get('champion_version') or ''))}</td>"
                 "</tr>")
+        live = f"live {label(metric)}" if metric else "live metric"
         parts.append("<table cellpadding=4><tr><th>day</th><th>verdict</th><th>drift share</th><th>drifted columns"
-                     "</th><th>live ROC-AUC</th><th>champion</th></tr>" + "".join(rows) + "</table>"
+                     f"</th><th>{esc(live)}</th><th>champion</th></tr>" + "".join(rows) + "</table>"
                      if rows else "<p>No checks yet.</p>")
     parts.append("</body></html>")
     return "".join(parts)

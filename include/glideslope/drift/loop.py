@@ -28,6 +28,7 @@ from glideslope.drift.state import (
     utc_now,
 )
 from glideslope.lake import Lake
+from glideslope.metrics import label as metric_label
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +37,19 @@ def _uc(uc: UseCase | str) -> UseCase:
     return load_usecase(uc) if isinstance(uc, str) else uc
 
 
-def check_record(numbers: dict[str, Any]) -> dict[str, Any]:
-    """The part of a check's numbers the state keeps (small; the full numbers stay in the report dir)."""
+def check_record(numbers: dict[str, Any], metric: str) -> dict[str, Any]:
+    """The part of a check's numbers the state keeps (small; the full numbers stay in the report dir).
+
+    ``metric`` is the use case's ``promotion.metric``: its live value is kept as ``live_<metric>``
+    (``live_roc_auc`` for a binary use case, the key older states have too).
+    """
     v = numbers["verdict"]
     perf = numbers.get("performance") or {}
     champ = numbers.get("champion") or {}
     return {"status": v["status"], "drift_share": v["drift_share"], "drifted_columns": v["drifted_columns"],
             "data_drift": v["data_drift"], "performance_breach": v["performance_breach"], "reasons": v["reasons"],
-            "current_rows": numbers.get("current_rows"), "live_roc_auc": perf.get("roc_auc"),
+            "performance_unchecked": v.get("performance_unchecked"),
+            "current_rows": numbers.get("current_rows"), "live_metric": metric, f"live_{metric}": perf.get(metric),
             "labelled_rows": perf.get("rows"), "champion_version": champ.get("version"),
             "report": numbers.get("report"), "numbers": numbers.get("numbers_path")}
 
@@ -58,7 +64,7 @@ def decide_and_record(uc: UseCase | str, ds: str, numbers: dict[str, Any], *, tr
     """
     spec = _uc(uc)
     with update_state(spec.name, lake) as state:
-        state["checks"][ds] = check_record(numbers)
+        state["checks"][ds] = check_record(numbers, spec.promotion.metric)
         add_history(state, ds, "checked", {k: state["checks"][ds][k] for k in ("status", "drift_share",
                                                                                 "drifted_columns")})
         decision = decide(ds, state, spec.drift, train_active=train_active)
@@ -116,8 +122,9 @@ def _alert_for(spec: UseCase, out: dict[str, Any], numbers: dict[str, Any]) -> A
         "report file": numbers.get("report") or "",
     }
     perf = numbers.get("performance") or {}
-    if perf.get("roc_auc") is not None:
-        facts["live ROC-AUC"] = perf["roc_auc"]
+    metric = spec.promotion.metric
+    if perf.get(metric) is not None:
+        facts[f"live {metric_label(metric)}"] = perf[metric]
         facts["labelled rows"] = perf.get("rows", 0)
     champ = numbers.get("champion") or {}
     if champ.get("version"):

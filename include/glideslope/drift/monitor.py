@@ -9,11 +9,13 @@ For use case ``uc`` and logical day D:
   judged on its own predictions, so drift "fixed" by a promotion shows at once.
 * **Data drift** — Evidently 0.7 ``DataDriftPreset`` over ``drift.columns`` (or every model
   input) plus ``prediction``; Evidently picks each column's test, the policy reads its method.
-* **Live performance** — predictions of night d scored the flights of d+1, whose labels land in
-  ``curated/<label.table>/ds=d+1``; those known by day D give ROC-AUC and friends of the champion
-  (a backfilled check never peeks at later days).
-* **Outputs** — ``reports/drift/ds=D/report.html`` (Evidently), ``performance.html`` (when labels
-  exist) and ``numbers.json``, all published atomically; the numbers are logged to MLflow in the
+* **Live performance** — predictions of night d scored the events of d+1, whose labels land in
+  ``curated/<label.table>/ds=d+1``; those known by day D give the champion's metrics of its task
+  (:mod:`glideslope.metrics`: ROC-AUC, PR-AUC, log loss, Brier for binary classification; RMSE,
+  MAE, R² for regression). A backfilled check never peeks at later days.
+* **Outputs** — ``reports/drift/ds=D/report.html`` (Evidently), ``performance.html`` (Evidently's
+  classification or regression report, when enough labels exist) and ``numbers.json``, all
+  published atomically; the numbers are logged to MLflow in the
   champion version's monitoring run (one run per version, one step per day) and the model
   version is tagged with the last check.
 
@@ -29,6 +31,7 @@ import logging
 import math
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -38,6 +41,7 @@ from glideslope.alerts.links import report_url
 from glideslope.config import DriftSpec, UseCase, load_usecase, settings
 from glideslope.drift.policy import ColumnDrift, Verdict, column_results, evaluate_check
 from glideslope.lake import Lake
+from glideslope.metrics import compute
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -140,20 +144,30 @@ def attach_labels(uc: UseCase, frame: pd.DataFrame, lake: Lake, ds: str) -> pd.D
     return pd.concat(parts, ignore_index=True) if parts else frame.iloc[0:0].assign(**{label: pd.Series(dtype="int64")})
 
 
-def performance(y_true: Any, y_score: Any) -> dict[str, Any]:
-    """Live metrics of probability scores against 0/1 labels (ROC-AUC needs both classes)."""
-    import numpy as np
-    from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
+def performance(y_true: Any, y_score: Any, task: str) -> dict[str, Any]:
+    """Live metrics of ``task`` (``glideslope.metrics``) on the rows whose outcome is known.
 
-    y = np.asarray(y_true, dtype=int)
-    p = np.clip(np.asarray(y_score, dtype=float), 1e-6, 1 - 1e-6)
+    ``rows`` counts the labelled rows; a row without a label (e.g. no arrival delay for a
+    cancelled flight) or without a score is counted in ``unlabelled_rows`` and left out. A metric undefined on these rows (ROC-AUC on one class, R²
+    of a constant label) is left out, so ``metric in result`` means it could be computed.
+    """
+    import numpy as np
+
+    y = np.asarray(y_true, dtype=float)
+    p = np.asarray(y_score, dtype=float)
+    known = ~(np.isnan(y) | np.isnan(p))
+    y, p = y[known], p[known]
     out: dict[str, Any] = {"rows": int(len(y))}
+    if (~known).any():
+        out["unlabelled_rows"] = int((~known).sum())
     if len(y) == 0:
         return out
-    out.update(positive_rate=float(y.mean()), mean_prediction=float(p.mean()),
-               accuracy=float(((p >= 0.5).astype(int) == y).mean()), brier=float(brier_score_loss(y, p)))
-    if len(np.unique(y)) == 2:
-        out.update(roc_auc=float(roc_auc_score(y, p)), log_loss=float(log_loss(y, p, labels=[0, 1])))
+    out["mean_prediction"] = float(p.mean())
+    if task == "binary_classification":
+        out.update(positive_rate=float(y.mean()), accuracy=float(((p >= 0.5) == (y == 1)).mean()))
+    else:
+        out["mean_label"] = float(y.mean())
+    out.update({k: v for k, v in compute(task, y, p).items() if not math.isnan(v)})
     return out
 
 
@@ -226,17 +240,53 @@ def _insufficient_page(uc: UseCase, ds: str, reasons: list[str]) -> str:
             f"<p>No drift report: the check did not have enough data to judge drift.</p><ul>{items}</ul></body></html>")
 
 
-def _performance_report(reference: pd.DataFrame, labelled: pd.DataFrame, label: str) -> Any:
-    """Evidently classification report of the champion on labelled current rows vs its reference."""
-    from evidently import BinaryClassification, DataDefinition, Dataset, Report
-    from evidently.presets import ClassificationPreset
+def performance_report(uc: UseCase, reference: pd.DataFrame, labelled: pd.DataFrame) -> Any:
+    """Evidently's report of the champion's task on labelled current rows vs its reference sample.
+
+    Binary classification: ``ClassificationPreset`` over the scores as probabilities; regression:
+    ``RegressionPreset`` over the predicted values. Rows without a label are left out.
+    """
+    from evidently import BinaryClassification, DataDefinition, Dataset, Regression, Report
+    from evidently.presets import ClassificationPreset, RegressionPreset
+
+    label, task = uc.label.column, uc.label.task
+    if task == "binary_classification":
+        dd = DataDefinition(classification=[BinaryClassification(target=label, prediction_probas=PREDICTION_COLUMN)])
+        preset: Any = ClassificationPreset()
+    elif task == "regression":
+        dd = DataDefinition(regression=[Regression(target=label, prediction=PREDICTION_COLUMN)],
+                            numerical_columns=[label, PREDICTION_COLUMN])
+        preset = RegressionPreset()
+    else:
+        raise ValueError(f"{uc.name}: no performance report for label.task {task!r}")
 
     def ds_(df: pd.DataFrame) -> Any:
-        frame = df[[label, PREDICTION_COLUMN]].astype({label: int, PREDICTION_COLUMN: float})
-        dd = DataDefinition(classification=[BinaryClassification(target=label, prediction_probas=PREDICTION_COLUMN)])
+        frame = df[[label, PREDICTION_COLUMN]].astype(float).dropna()
+        if task == "binary_classification":
+            frame[label] = frame[label].astype(int)
         return Dataset.from_pandas(frame, data_definition=dd)
 
-    return Report([ClassificationPreset()]).run(current_data=ds_(labelled), reference_data=ds_(reference))
+    with warnings.catch_warnings():
+        # Evidently's regression plots compute R² per target bin; a bin of one row makes sklearn warn.
+        warnings.filterwarnings("ignore", message="R\\^2 score is not well-defined")
+        return Report([preset]).run(current_data=ds_(labelled), reference_data=ds_(reference))
+
+
+# Evidently 0.7 metric types -> glideslope.metrics names
+_EVIDENTLY_METRICS = {"RocAuc": "roc_auc", "LogLoss": "log_loss", "RMSE": "rmse", "MAE": "mae", "R2Score": "r2"}
+
+
+def report_metrics(snapshot: Any) -> dict[str, float]:
+    """The metrics of :data:`glideslope.metrics` that Evidently's performance report computed itself."""
+    out = {}
+    for m in snapshot.dict()["metrics"]:
+        name = _EVIDENTLY_METRICS.get(m["config"]["type"].rsplit(":", 1)[-1])
+        value = m["value"]
+        if name and isinstance(value, dict):
+            value = value.get("mean")  # MAE comes as {mean, std} of the absolute errors
+        if name and value is not None:
+            out[name] = float(value)
+    return out
 
 
 def _clean(obj: Any) -> Any:
@@ -287,12 +337,14 @@ def run_check(uc: UseCase | str, ds: str, lake: Lake | None = None, *, log_to_ml
                        window_rows=int(len(window)),
                        window_days_present=sorted(current["ds"].unique().tolist()) if len(current) else [])
         labelled = attach_labels(uc, current, lake, ds) if len(current) else current
-        perf: dict[str, Any] = (performance(labelled[uc.label.column], labelled[PREDICTION_COLUMN])
+        task = uc.label.task
+        perf: dict[str, Any] = (performance(labelled[uc.label.column], labelled[PREDICTION_COLUMN], task)
                                 if len(labelled) else {"rows": 0})
         perf["days"] = sorted(labelled["ds"].unique().tolist()) if len(labelled) else []
         numbers["performance"] = perf
         if uc.label.column in reference.columns and PREDICTION_COLUMN in reference.columns:
-            numbers["reference_performance"] = performance(reference[uc.label.column], reference[PREDICTION_COLUMN])
+            numbers["reference_performance"] = performance(reference[uc.label.column], reference[PREDICTION_COLUMN],
+                                                           task)
         columns: list[ColumnDrift] = []
         if len(current) >= uc.drift.min_rows and len(reference) >= uc.drift.min_rows:
             cols, categorical = drift_columns(uc, reference, current, f"drift check {uc.name} {ds}")
@@ -304,11 +356,13 @@ def run_check(uc: UseCase | str, ds: str, lake: Lake | None = None, *, log_to_ml
             with tempfile.TemporaryDirectory() as tmp:
                 snapshot.save_html(f"{tmp}/report.html")
                 lake.publish_file(f"{tmp}/report.html", paths["html"])
-                if perf["rows"] >= uc.drift.min_rows and "roc_auc" in perf:
+                if perf["rows"] >= uc.drift.min_rows and uc.promotion.metric in perf:
                     try:
-                        _performance_report(reference, labelled, uc.label.column).save_html(f"{tmp}/perf.html")
+                        perf_snapshot = performance_report(uc, reference, labelled)
+                        perf_snapshot.save_html(f"{tmp}/perf.html")
                         lake.publish_file(f"{tmp}/perf.html", paths["performance_html"])
                         numbers["performance_report"] = paths["performance_html"]
+                        numbers["performance_report_metrics"] = report_metrics(perf_snapshot)
                     except Exception:  # the numbers above are the record; the page is a convenience
                         log.exception("performance report for %s %s could not be rendered", uc.name, ds)
         else:

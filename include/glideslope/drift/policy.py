@@ -10,8 +10,11 @@ Nothing here reads files or calls a service, so every rule is tested exhaustivel
    is looked up from the method's name (an unknown method is an error), never assumed.
 2. **Check verdict** (:func:`evaluate_check`): too few current or reference rows is
    ``insufficient_data`` (not drift, not "ok"); otherwise the check is ``drift`` when the share of
-   drifted columns reaches ``drift.drift_share`` or when live performance (enough labelled rows)
-   is under ``drift.performance_floor``.
+   drifted columns reaches ``drift.drift_share`` or when live performance of ``promotion.metric``
+   (enough labelled rows) is worse than ``drift.performance_floor``: below it when higher is
+   better (ROC-AUC, R²), above it when lower is better (RMSE, log loss), as
+   :mod:`glideslope.metrics` says. A floor that cannot be checked yet (no or too few labels, an
+   undefined metric) is said so in the reasons, never silently skipped.
 3. **Persistence** (:func:`drift_streak`): only ``drift.persistence`` consecutive drifted checks
    act, so one noisy day does not retrain. ``insufficient_data`` days neither count nor break a
    streak; an ``ok`` day breaks it; an acknowledgement starts counting afresh.
@@ -32,6 +35,7 @@ from datetime import date, timedelta
 from typing import Any, Literal
 
 from glideslope.config import DriftSpec
+from glideslope.metrics import direction, higher_is_better, worse_than
 
 CheckStatus = Literal["ok", "drift", "insufficient_data"]
 Action = Literal["none", "wait", "trigger", "suppress", "escalate", "paused", "insufficient_data"]
@@ -104,6 +108,7 @@ class Verdict:
     drifted_columns: list[str]
     tested_columns: int
     reasons: list[str] = field(default_factory=list)
+    performance_unchecked: str | None = None  # why drift.performance_floor could not be applied
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -116,9 +121,13 @@ def evaluate_check(
     reference_rows: int,
     spec: DriftSpec,
     performance: Mapping[str, Any] | None = None,
-    metric: str = "roc_auc",
+    metric: str,
 ) -> Verdict:
-    """Decide one check. ``performance`` is ``{"rows": n_labelled, metric: value}`` or None."""
+    """Decide one check. ``performance`` is ``{"rows": n_labelled, metric: value}`` or None.
+
+    ``metric`` is the use case's ``promotion.metric``; its direction decides which side of
+    ``drift.performance_floor`` is a breach.
+    """
     drifted = [c.column for c in columns if c.drifted]
     share = len(drifted) / len(columns) if columns else 0.0
     if current_rows < spec.min_rows or reference_rows < spec.min_rows:
@@ -133,21 +142,32 @@ def evaluate_check(
     if data_drift:
         reasons.append(f"{len(drifted)} of {len(columns)} columns drifted (share {share:.2f} >= "
                        f"drift.drift_share {spec.drift_share}): {', '.join(drifted)}")
-    breach = False
-    if spec.performance_floor is not None and performance:
-        rows = int(performance.get("rows") or 0)
-        value = performance.get(metric)
-        if rows >= spec.min_rows and value is not None and not math.isnan(float(value)):
-            if float(value) < spec.performance_floor:
-                breach = True
-                reasons.append(f"live {metric} {float(value):.3f} on {rows} labelled rows is under "
-                               f"drift.performance_floor {spec.performance_floor}")
+    breach, unchecked = False, None
+    floor = spec.performance_floor
+    if floor is not None:
+        rows = int((performance or {}).get("rows") or 0)
+        value = (performance or {}).get(metric)
+        if rows == 0:
+            unchecked = "no labelled rows yet"
+        elif rows < spec.min_rows:
+            unchecked = f"only {rows} labelled rows (drift.min_rows {spec.min_rows})"
+        elif value is None or math.isnan(float(value)):
+            unchecked = f"live {metric} could not be computed on {rows} labelled rows"
+        elif worse_than(float(value), floor, metric):
+            breach = True
+            side = "under" if higher_is_better(metric) else "above"
+            reasons.append(f"live {metric} {float(value):.3f} on {rows} labelled rows is {side} "
+                           f"drift.performance_floor {floor} ({direction(metric)})")
     if not reasons:
         reasons.append(f"{len(drifted)} of {len(columns)} columns drifted (share {share:.2f} < "
                        f"drift.drift_share {spec.drift_share})")
+    if unchecked:
+        unchecked = f"drift.performance_floor {floor} not checked: {unchecked}"
+        reasons.append(unchecked)
     return Verdict(
         status="drift" if (data_drift or breach) else "ok", data_drift=data_drift, performance_breach=breach,
         drift_share=share, drifted_columns=drifted, tested_columns=len(columns), reasons=reasons,
+        performance_unchecked=unchecked,
     )
 
 
@@ -230,7 +250,8 @@ def decide(ds: str, state: Mapping[str, Any], spec: DriftSpec, *, train_active: 
     if check["status"] == "insufficient_data":
         return Decision("insufficient_data", list(check.get("reasons", [])), [])
     if check["status"] == "ok":
-        return Decision("none", ["no drift"], [])
+        return Decision("none", ["no drift", *([check["performance_unchecked"]] if check.get("performance_unchecked")
+                                               else [])], [])
 
     streak = drift_streak(state["checks"], ds, after=last_ack_ds(state))
     if state.get("paused"):

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from glideslope.config import PromotionSpec
-from glideslope.training.metrics import metric
+from glideslope.metrics import metric
 
 TIE_TOLERANCE = 1e-12
 

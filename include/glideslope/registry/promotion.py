@@ -21,10 +21,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from glideslope.config import Settings, UseCase, settings
+from glideslope.metrics import higher_is_better
 from glideslope.registry.policy import decide, gather_evidence
 from glideslope.scoring.models import CHAMPION, alias_version, load_version, scores
 from glideslope.training import tracking
-from glideslope.training.metrics import higher_is_better
 
 log = logging.getLogger(__name__)
 

@@ -24,9 +24,9 @@ from typing import Any
 from glideslope import __version__
 from glideslope.config import Settings, UseCase, settings
 from glideslope.lake import Lake
+from glideslope.metrics import compute, higher_is_better, task_metrics
 from glideslope.training import tracking
 from glideslope.training.dataset import build_training_set, load_training_set, split, training_set_path
-from glideslope.training.metrics import compute, higher_is_better
 from glideslope.training.models import (
     build_pipeline,
     device_for,
@@ -112,12 +112,15 @@ def train_candidates(
                          f"not {uc.name} {uc.label.column!r} ({uc.label.task})")
     train, hold = split(df, meta)
     task = meta.task
+    primary = uc.training.primary_metric
+    if primary not in task_metrics(task):  # a loaded spec cannot get here; one built in code can
+        raise ValueError(f"training.primary_metric {primary!r} is not a metric of {task} "
+                         f"({', '.join(task_metrics(task))})")
     X_train, y_train = model_frame(train, meta.inputs, meta.categorical), train[meta.label].to_numpy()
     X_hold, y_hold = model_frame(hold, meta.inputs, meta.categorical), hold[meta.label].to_numpy()
     if len(X_train) == 0 or len(X_hold) == 0:
         raise ValueError(f"{uri}: {len(X_train)} training rows and {len(X_hold)} holdout rows; both must be > 0")
 
-    primary = uc.training.primary_metric
     higher = higher_is_better(primary)
     exp_id = tracking.experiment_id(uc, cfg)
     session = f"{ds}-{uuid.uuid4().hex[:8]}"
