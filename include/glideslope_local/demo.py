@@ -68,6 +68,7 @@ class Night:
     ds: str
     runs: dict[str, dict[str, Any]] = field(default_factory=dict)
     decision: dict[str, Any] = field(default_factory=dict)
+    wall_seconds: float = 0.0  # from creating the ETL run to the end of the night's last run
 
 
 class StoryError(AssertionError):
@@ -196,6 +197,12 @@ class Demo:
         return str(notified.get("title") or notified.get("reason") or notified.get("kind") or "")
 
     def night(self, ds: str) -> Night:
+        t0 = time.monotonic()
+        night = self._night(ds)
+        night.wall_seconds = round(time.monotonic() - t0, 1)
+        return night
+
+    def _night(self, ds: str) -> Night:
         night = Night(ds)
         etl = self.af.trigger(self.dag("etl"), logical_date=f"{ds}T02:00:00Z", note=f"replayed night {ds}")
         etl = self.af.wait_run(self.dag("etl"), etl["dag_run_id"], RUN_TIMEOUT_S)
@@ -436,6 +443,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = {"usecase": uc.name, "wall_seconds": round(time.monotonic() - started, 1), "problems": problems,
                "first_model_run_id": demo.first_model.get("dag_run_id"),
                "nights": [{"ds": n.ds, "action": n.decision.get("action"), "reasons": n.decision.get("reasons"),
+                           "wall_seconds": n.wall_seconds,
                            "runs": {s: {"run_id": r["dag_run_id"], "state": r["state"], "seconds": _seconds(r)}
                                     for s, r in n.runs.items()}} for n in demo.nights],
                "timings": demo.timings}

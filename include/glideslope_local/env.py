@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 from glideslope.config import PROJECT_ROOT, Settings, settings
 from glideslope.runtime import java_home
@@ -84,6 +85,17 @@ def embedded_airflow_env(cfg: Settings | None = None, port: int | None = None) -
     if jh:
         env["JAVA_HOME"] = jh
     return env
+
+
+LOCAL_SETTINGS_DIR = Path(__file__).resolve().parent / "airflow_config"
+
+
+def preload_env(base: dict[str, str]) -> dict[str, str]:
+    """Put the embedded ``airflow_local_settings`` on the path and let the scheduler preload the
+    task libraries (see ``airflow_config/airflow_local_settings.py``)."""
+    path = base.get("PYTHONPATH", "")
+    return {"PYTHONPATH": str(LOCAL_SETTINGS_DIR) + (os.pathsep + path if path else ""),
+            "GLIDESLOPE_PRELOAD_TASK_LIBRARIES": base.get("GLIDESLOPE_PRELOAD_TASK_LIBRARIES", "true")}
 
 
 def spark_connect_port() -> int:

@@ -36,7 +36,13 @@ from urllib.parse import urlparse
 import psutil
 
 from glideslope.config import Settings, settings
-from glideslope_local.env import airflow_port, embedded_airflow_env, spark_connect_env, spark_connect_port
+from glideslope_local.env import (
+    airflow_port,
+    embedded_airflow_env,
+    preload_env,
+    spark_connect_env,
+    spark_connect_port,
+)
 
 HEALTH_PATH = "/api/v2/monitor/health"
 COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
@@ -165,6 +171,7 @@ def airflow_env(cfg: Settings, port: int, extra: dict[str, str] | None = None) -
     """
     embedded = embedded_airflow_env(cfg, port)
     env = {**os.environ, **embedded, **(extra or {})}
+    env.update(preload_env(env))
     env["PATH"] = _with_venv_on_path(env.get("PATH", ""))  # standalone runs `airflow` from PATH
     defaults = {k for k in embedded if k.startswith("AIRFLOW_CONN_")}
     for key in defaults:

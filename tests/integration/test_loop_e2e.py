@@ -132,3 +132,16 @@ def test_three_drift_events_queued_behind_a_training_make_one_run_that_lists_the
     assert posted <= listed, (posted, listed)
     # Automatic retraining is paused by the escalation: the run answers the events and trains nothing.
     assert plan["skip"] and "paused" in plan["skip"]
+
+
+def test_a_person_acknowledges_the_escalation_through_the_dag_and_retraining_resumes(loop: Replay):
+    from glideslope.drift.state import load_state
+
+    races = loop.races
+    assert races["ack_run"]["state"] == "success", races["ack_run"]
+    assert races["ack_result"]["acknowledged"] and races["ack_result"]["was_paused"]["ds"] == NIGHTS[-1]
+    state = load_state(USECASE, loop.lake())
+    assert state["paused"] is None and state["acks"][-1]["by"] == "e2e-oncall"
+    subjects = [str(BytesParser(policy=policy.default).parsebytes(p.read_bytes())["subject"])
+                for p in sorted((loop.home / "alerts" / "mail").glob("*.eml"))]
+    assert any("acknowledged by e2e-oncall" in s for s in subjects), subjects

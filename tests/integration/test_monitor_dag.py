@@ -218,45 +218,8 @@ def test_rerun_of_the_same_night_does_not_emit_again(monitor_dag, sinks):
     assert "a retrain was already triggered for 2013-07-02" in mail.get_body(("html",)).get_content()
 
 
-def test_drift_outliving_a_retrain_escalates_and_pauses(monitor_dag, sinks, uc, env, world):
-    from mlflow.tracking import MlflowClient
-
-    from glideslope.drift.state import load_state, record_retrain, retraining_paused
-
-    smtp, hook = sinks
-    record_retrain(uc, "2013-07-02", "rejected", model_version="99", lake=env)  # the train stage's report
-    _, states = run_monitor(monitor_dag, "2013-07-03")
-    assert states["no_action"] == "success"          # 1 of 2 checks after the retrain
-    smtp.clear()
-    hook.clear()
-    _, states = run_monitor(monitor_dag, "2013-07-04")
-    assert states["escalate"] == "success"
-    assert drift_events("2013-07-04") == []
-    mail = smtp.wait_for(1)[0]
-    assert mail["Subject"].startswith("[glideslope][CRITICAL] flight_delay 2013-07-04: ESCALATION")
-    assert "ml-oncall@localhost" in mail["X-Envelope-To"]
-    assert "after the retrain of 2013-07-02 (rejected)" in mail.get_body(("html",)).get_content()
-    assert hook.wait_for(1)[0]["text"].startswith(":rotating_light:")
-    assert retraining_paused("flight_delay", env)["ds"] == "2013-07-04"
-    tags = MlflowClient().get_model_version("flight_delay", world["version"]).tags
-    assert tags["glideslope.drift.auto_retrain"] == "paused" and "2013-07-04" in tags["glideslope.drift.escalated"]
-    events = [h["event"] for h in load_state("flight_delay", env)["history"]]
-    assert "decision:escalate" in events and "alert_sent:escalated" in events
-
-
-def test_acknowledging_through_the_dag_resumes(monitor_dag, sinks, env):
-    from glideslope.drift.state import load_state, retraining_paused
-
-    smtp, _ = sinks
-    smtp.clear()
-    dr, states = run_monitor(monitor_dag, "2013-07-04", acknowledge=True, acknowledged_by="alice",
-                             note="July storms; the data are right")
-    assert states["acknowledge_escalation"] == "success" and dr.state == "success"
-    assert retraining_paused("flight_delay", env) is None
-    ack = load_state("flight_delay", env)["acks"][-1]
-    assert ack["by"] == "alice" and ack["was_paused"]["ds"] == "2013-07-04"
-    subjects = [m["Subject"] for m in smtp.wait_for(1)]
-    assert any("escalation acknowledged by alice" in s for s in subjects)
+# Drift that outlives a real retrain, the escalation and its acknowledgement through the DAG run
+# under the real scheduler in tests/integration/test_loop_e2e.py (no faked retrain here).
 
 
 def test_cli_acknowledgement_is_recorded(env, world):
