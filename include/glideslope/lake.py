@@ -4,7 +4,7 @@ Layout under ``<lake_root>/<usecase>/``::
 
     raw/<source>/ds=YYYY-MM-DD/<source>.csv      append-only landing zone (never rewritten)
     reference/<name>.csv                          slowly changing reference data
-    quarantine/<source>/ds=YYYY-MM-DD/...         files that failed validation, with _reason.json
+    quarantine/<source>/ds=YYYY-MM-DD/<slot>/...  each file that failed validation, with _reason.json
     _staging/ds=YYYY-MM-DD/<zone>/<table>/...      transform outputs waiting for their quality gate
     curated/<table>/ds=YYYY-MM-DD/data.parquet     cleaned tables (labels)
     features/<table>/ds=YYYY-MM-DD/data.parquet    feature tables read by Feast
@@ -32,6 +32,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -148,7 +149,26 @@ class Lake:
         return f"{self.base}/reference/{name}.csv"
 
     def quarantine(self, source: str, ds: str) -> str:
+        """The folder of everything quarantined for ``source`` on day ``ds`` (one subfolder each)."""
         return f"{self.base}/quarantine/{source}/ds={ds}"
+
+    def quarantine_slot(self, source: str, ds: str) -> str:
+        """A new, unique subfolder of :meth:`quarantine` for one quarantined file and its reason.
+
+        Named ``<UTC time>-<random>``, so the slots of a day sort by when they were quarantined and
+        two writers never share one (no directory creation is needed to claim it, also on S3).
+        """
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+        return f"{self.quarantine(source, ds)}/{stamp}-{uuid.uuid4().hex[:8]}"
+
+    def quarantined(self, source: str, ds: str) -> list[str]:
+        """Every quarantine slot of ``source`` on ``ds``, oldest first."""
+        folder = self.quarantine(source, ds)
+        fs = self.fs
+        if not fs.exists(folder):
+            return []
+        slots = [str(p).rstrip("/") for p in fs.ls(folder, detail=False)]
+        return sorted(p for p in slots if fs.isdir(p))
 
     def curated(self, table: str, ds: str | None = None) -> str:
         return self._partitioned(f"{self.base}/curated/{table}", ds)

@@ -53,7 +53,7 @@ def test_landing_and_raw_gate_on_s3(s3, s3_lake, timing):
         lake.publish_bytes(lake.raw(name, bad_day), data)
     with pytest.raises(DataQualityError, match="origin"):
         validate_raw(uc, bad_day, lake)
-    qdir = lake.quarantine("flights", bad_day)
+    (qdir,) = lake.quarantined("flights", bad_day)
     assert not lake.exists(lake.raw("flights", bad_day))
     assert lake.exists(f"{qdir}/flights.csv")
     reason = lake.read_json(f"{qdir}/_reason.json")
