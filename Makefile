@@ -52,6 +52,11 @@ $(SYNCED): pyproject.toml uv.lock
 	  echo "uv not found: pip install uv"; \
 	  $(PYTHON) -m pip install --quiet uv || $(PYTHON) -m pip install --quiet --user --break-system-packages uv; }
 	$(UV) sync --frozen
+	@# A venv made before pyspark-client was kept out lost files of pyspark/ when uv removed it
+	@# (both install into that folder): reinstall pyspark when its Python side is not its own.
+	@$(BIN)/python -c "import importlib.metadata as m, pyspark.version as v; \
+	  raise SystemExit(v.__version__ != m.version('pyspark'))" 2>/dev/null \
+	  || $(UV) sync --frozen --reinstall-package pyspark
 	@touch $@
 
 java:

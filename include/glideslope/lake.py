@@ -4,7 +4,7 @@ Layout under ``<lake_root>/<usecase>/``::
 
     raw/<source>/ds=YYYY-MM-DD/<source>.csv      append-only landing zone (never rewritten)
     reference/<name>.csv                          slowly changing reference data
-    quarantine/<source>/ds=YYYY-MM-DD/...         files that failed validation, with _reason.json
+    quarantine/<source>/ds=YYYY-MM-DD/<slot>/...  each file that failed validation, with _reason.json
     _staging/ds=YYYY-MM-DD/<zone>/<table>/...      transform outputs waiting for their quality gate
     curated/<table>/ds=YYYY-MM-DD/data.parquet     cleaned tables (labels)
     features/<table>/ds=YYYY-MM-DD/data.parquet    feature tables read by Feast
@@ -12,25 +12,88 @@ Layout under ``<lake_root>/<usecase>/``::
     reports/<kind>/ds=YYYY-MM-DD/...               drift reports and their numbers
     state/                                         small JSON state (drift monitor, guards)
 
-A partition is one file. Publication writes a staging file beside it and renames it into
-place (``os.replace`` locally, copy-then-delete on S3), so a reader sees the old file or the
-new one, never a half-written one.
+A partition is one file. Publication writes a hidden staging file beside it (the same folder,
+so the same filesystem), fsyncs it and renames it into place (``os.replace`` locally,
+copy-then-delete on S3), so a reader sees the old file or the new one, never a half-written one.
+A file made elsewhere (a temp folder, which may be a tmpfs) is *copied* into that staging file,
+never renamed across filesystems. A writer killed half-way leaves its ``.staging-*`` file behind;
+the next writer of that folder sweeps it (see :meth:`Lake.sweep_staging`).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import shutil
+import socket
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import fsspec
 
 from glideslope.config import Settings, settings
+
+log = logging.getLogger(__name__)
+
+STAGING_PREFIX = ".staging-"
+# A staging file of another host's writer that has not changed for this long is abandoned.
+STALE_STAGING_SECONDS = 6 * 3600.0
+_HOST = socket.gethostname().replace("-", "_").replace("/", "_") or "host"
+
+
+def _staging_name(name: str) -> str:
+    """``.staging-<host>-<pid>-<uuid>-<name>``: hidden, unique, and says who writes it."""
+    return f"{STAGING_PREFIX}{_HOST}-{os.getpid()}-{uuid.uuid4().hex}-{name}"
+
+
+def _staging_owner(base: str) -> tuple[str | None, int | None]:
+    parts = base[len(STAGING_PREFIX):].split("-", 3)
+    if len(parts) == 4 and parts[1].isdigit() and len(parts[2]) == 32:
+        return parts[0], int(parts[1])
+    return None, None  # an older or foreign name: judged by age only
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def _mtime(value: Any) -> float:
+    return value.timestamp() if hasattr(value, "timestamp") else float(value)
+
+
+def _fsync_file(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: str) -> None:
+    """Make a rename in ``path`` durable (a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def filesystem(uri: str, s3_endpoint_url: str | None = None) -> fsspec.AbstractFileSystem:
@@ -86,7 +149,26 @@ class Lake:
         return f"{self.base}/reference/{name}.csv"
 
     def quarantine(self, source: str, ds: str) -> str:
+        """The folder of everything quarantined for ``source`` on day ``ds`` (one subfolder each)."""
         return f"{self.base}/quarantine/{source}/ds={ds}"
+
+    def quarantine_slot(self, source: str, ds: str) -> str:
+        """A new, unique subfolder of :meth:`quarantine` for one quarantined file and its reason.
+
+        Named ``<UTC time>-<random>``, so the slots of a day sort by when they were quarantined and
+        two writers never share one (no directory creation is needed to claim it, also on S3).
+        """
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+        return f"{self.quarantine(source, ds)}/{stamp}-{uuid.uuid4().hex[:8]}"
+
+    def quarantined(self, source: str, ds: str) -> list[str]:
+        """Every quarantine slot of ``source`` on ``ds``, oldest first."""
+        folder = self.quarantine(source, ds)
+        fs = self.fs
+        if not fs.exists(folder):
+            return []
+        slots = [str(p).rstrip("/") for p in fs.ls(folder, detail=False)]
+        return sorted(p for p in slots if fs.isdir(p))
 
     def curated(self, table: str, ds: str | None = None) -> str:
         return self._partitioned(f"{self.base}/curated/{table}", ds)
@@ -139,34 +221,90 @@ class Lake:
 
     @contextmanager
     def publishing(self, final: str) -> Iterator[str]:
-        """Yield a staging path; on clean exit it replaces ``final`` in one step.
+        """Yield a staging path beside ``final``; on clean exit it replaces ``final`` in one step.
 
-        On an exception the staging file is removed and ``final`` is left as it was.
+        The staging file is in ``final``'s own folder, so the rename never crosses a filesystem;
+        locally it is fsynced before the rename and the folder after it, so a crash right after
+        publication cannot leave an empty or torn partition. On an exception the staging file is
+        removed and ``final`` is left as it was. Staging files of dead writers in that folder are
+        swept first.
         """
         fs = self.fs
-        parent = final.rsplit("/", 1)[0]
+        parent, name = final.rsplit("/", 1)
         fs.makedirs(parent, exist_ok=True)
-        staging = f"{parent}/.staging-{uuid.uuid4().hex}-{final.rsplit('/', 1)[1]}"
+        self.sweep_staging(parent)
+        staging = f"{parent}/{_staging_name(name)}"
         try:
             yield staging
             if self.is_remote:
                 fs.copy(staging, final)  # S3 PUT of a whole object is atomic for readers
                 fs.rm(staging)
             else:
+                _fsync_file(staging)
                 os.replace(staging, final)
+                _fsync_dir(parent)
         except BaseException:
             if fs.exists(staging):
                 fs.rm(staging, recursive=True)
             raise
+
+    def sweep_staging(self, folder: str, stale_after: float = STALE_STAGING_SECONDS) -> list[str]:
+        """Remove the ``.staging-*`` files in ``folder`` that no live writer owns; return them.
+
+        A staging file names its writer (host and pid). One of a process on this host that is
+        gone is removed at once; one of another host (or of a pid that may have been reused) only
+        once it has not changed for ``stale_after`` seconds, so a slow live writer elsewhere is
+        never robbed of its file.
+        """
+        fs = self.fs
+        try:
+            entries = fs.ls(folder, detail=False)
+        except FileNotFoundError:
+            return []
+        swept = []
+        for path in entries:
+            base = str(path).rstrip("/").rsplit("/", 1)[-1]
+            if not base.startswith(STAGING_PREFIX):
+                continue
+            host, pid = _staging_owner(base)
+            if host == _HOST and pid is not None and pid != os.getpid() and not _pid_alive(pid):
+                dead = True
+            else:
+                try:
+                    age = time.time() - _mtime(fs.modified(path))
+                except (FileNotFoundError, NotImplementedError):
+                    continue
+                dead = age > stale_after
+            if dead:
+                try:
+                    fs.rm(path, recursive=True)
+                except FileNotFoundError:
+                    continue
+                log.warning("removed %s: the staging file of a writer that did not finish", path)
+                swept.append(str(path))
+        return swept
 
     def publish_bytes(self, final: str, data: bytes) -> None:
         with self.publishing(final) as staging, self.fs.open(staging, "wb") as f:
             f.write(data)
 
     def publish_file(self, local_file: str | Path, final: str) -> None:
-        """Upload or move a local file into place atomically."""
+        """Publish a local file at ``final`` atomically; ``local_file`` is consumed.
+
+        ``local_file`` usually lives in a temp folder, which may be another filesystem than the
+        lake (a tmpfs ``/tmp``): it is copied into the staging file beside ``final`` -- a rename
+        only when both are on the same device -- and removed after publication.
+        """
+        src = str(local_file)
         with self.publishing(final) as staging:
-            self.fs.put_file(str(local_file), staging) if self.is_remote else os.replace(local_file, staging)
+            if self.is_remote:
+                self.fs.put_file(src, staging)
+            elif os.stat(src).st_dev == os.stat(os.path.dirname(staging)).st_dev:
+                os.replace(src, staging)
+            else:
+                shutil.copyfile(src, staging)
+        if os.path.exists(src):
+            os.remove(src)
 
     def publish_parquet(self, df: Any, final: str) -> None:
         """Write a pandas DataFrame as one Parquet file (µs timestamps, so Spark reads it)."""

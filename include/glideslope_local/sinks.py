@@ -7,7 +7,8 @@ assert exactly what would have been sent, and nothing leaves the machine.
 * :class:`SmtpSink` — an aiosmtpd server in a background thread; every message is kept in
   memory (``messages``) and, with a folder, written as ``<n>-<subject>.eml``.
 * :class:`WebhookReceiver` — a stdlib HTTP server in a background thread; every POSTed JSON body
-  is kept (``bodies``) and, with a folder, written as ``<n>.json``.
+  is kept (``bodies``) and, with a folder, written as ``<n>.json``. ``fail_next(n)`` makes it
+  answer the next ``n`` POSTs with an HTTP error, as a Slack outage would (kept in ``rejected``).
 
 Both bind to 127.0.0.1 only. ``python -m glideslope_local.sinks --folder DIR`` runs both in the
 foreground (ports from ``GLIDESLOPE_SMTP_PORT`` / ``GLIDESLOPE_WEBHOOK_PORT``).
@@ -123,6 +124,8 @@ class WebhookReceiver:
         self.folder = Path(folder) if folder else None
         self.bodies: list[dict[str, Any]] = []
         self.paths: list[str] = []
+        self.rejected: list[dict[str, Any]] = []
+        self._failures: list[int] = []  # HTTP statuses to answer the next POSTs with
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -142,9 +145,19 @@ class WebhookReceiver:
                 except json.JSONDecodeError:
                     body = {"raw": raw.decode("utf-8", "replace")}
                 with receiver._lock:
-                    receiver.bodies.append(body)
-                    receiver.paths.append(self.path)
-                    n = len(receiver.bodies)
+                    status = receiver._failures.pop(0) if receiver._failures else None
+                    if status is None:
+                        receiver.bodies.append(body)
+                        receiver.paths.append(self.path)
+                        n = len(receiver.bodies)
+                    else:
+                        receiver.rejected.append(body)
+                if status is not None:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "text/plain")
+                    self.end_headers()
+                    self.wfile.write(b"internal_error")  # what Slack answers when it is down
+                    return
                 if receiver.folder:
                     receiver.folder.mkdir(parents=True, exist_ok=True)
                     (receiver.folder / f"{n:04d}.json").write_text(json.dumps(body, indent=2))
@@ -180,10 +193,17 @@ class WebhookReceiver:
         _wait(lambda: len(self.bodies) >= count, timeout, f"{count} POST(s) at {self.url}")
         return list(self.bodies)
 
+    def fail_next(self, count: int = 1, status: int = 500) -> None:
+        """Answer the next ``count`` POSTs with HTTP ``status``; their bodies go to ``rejected``."""
+        with self._lock:
+            self._failures.extend([status] * count)
+
     def clear(self) -> None:
         with self._lock:
             self.bodies.clear()
             self.paths.clear()
+            self.rejected.clear()
+            self._failures.clear()
 
 
 def start_sinks(folder: str | Path | None = None, smtp_port: int | None = None,

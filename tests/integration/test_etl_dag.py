@@ -112,9 +112,9 @@ def test_bad_raw_file_is_quarantined_and_stops_the_run(two_days, etl_dag, lake, 
     assert states["validate_raw_day"] == "failed"
     assert states["transform_with_spark"] == "upstream_failed"
     assert states["validate_and_publish"] == "upstream_failed"
-    qfile = Path(lake.quarantine("weather", BAD_DAY), "weather.csv")
-    assert qfile.read_bytes() == bad, "the bad delivery is kept byte for byte"
-    reason = lake.read_json(str(Path(lake.quarantine("weather", BAD_DAY), "_reason.json")))
+    (slot,) = lake.quarantined("weather", BAD_DAY)
+    assert Path(slot, "weather.csv").read_bytes() == bad, "the bad delivery is kept byte for byte"
+    reason = lake.read_json(str(Path(slot, "_reason.json")))
     failure = next(f for f in reason["failures"] if f["column"] == "visib")
     assert failure["bad_rows"] == 5
     assert not lake.exists(lake.output(BAD_DAY, "features/origin_weather"))

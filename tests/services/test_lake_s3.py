@@ -53,7 +53,7 @@ def test_landing_and_raw_gate_on_s3(s3, s3_lake, timing):
         lake.publish_bytes(lake.raw(name, bad_day), data)
     with pytest.raises(DataQualityError, match="origin"):
         validate_raw(uc, bad_day, lake)
-    qdir = lake.quarantine("flights", bad_day)
+    (qdir,) = lake.quarantined("flights", bad_day)
     assert not lake.exists(lake.raw("flights", bad_day))
     assert lake.exists(f"{qdir}/flights.csv")
     reason = lake.read_json(f"{qdir}/_reason.json")
@@ -97,3 +97,29 @@ def test_publish_outputs_predictions_reports_on_s3(etl_run, production_lake, s3,
         assert f.read() == b"<html>drift</html>"
     assert lake.read_json(f"{report}/summary.json") == {"drifted_share": 0.25, "ds": ds}
     assert lake.read_json(lake.state("never_written"), default={}) == {}
+
+
+def test_staging_objects_of_dead_writers_are_swept_on_s3(s3, s3_lake):
+    """A killed writer's staging object is removed by the next publish of its folder; a live one stays."""
+    import os
+    import subprocess
+    import sys
+
+    from glideslope import lake as lake_module
+
+    lake = s3_lake
+    final = lake.predictions("2013-02-03")
+    folder = final.rsplit("/", 1)[0]
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    dead = f"{folder}/.staging-{lake_module._HOST}-{int(gone.stdout)}-{'d' * 32}-data.parquet"
+    live = f"{folder}/.staging-{lake_module._HOST}-{os.getppid()}-{'e' * 32}-data.parquet"
+    for key in (dead, live):
+        with lake.fs.open(key, "wb") as f:
+            f.write(b"half")
+    lake.publish_bytes(final, b"whole")
+    keys = s3.keys(final.split(f"{s3.bucket}/", 1)[1].rsplit("/", 1)[0] + "/")
+    names = sorted(k.rsplit("/", 1)[1] for k in keys)
+    assert names == sorted(["data.parquet", live.rsplit("/", 1)[1]])
+    with lake.fs.open(final, "rb") as f:
+        assert f.read() == b"whole"

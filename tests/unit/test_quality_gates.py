@@ -33,11 +33,11 @@ def _rewrite(lake: Lake, source: str, fn) -> bytes:
 
 
 def _assert_quarantined(lake: Lake, source: str, data: bytes) -> None:
-    qfile = f"{lake.quarantine(source, DS)}/{source}.csv"
+    (slot,) = lake.quarantined(source, DS)
     assert not lake.exists(lake.raw(source, DS)), "a bad file must leave the raw zone"
-    with open(qfile, "rb") as f:
+    with open(f"{slot}/{source}.csv", "rb") as f:
         assert f.read() == data, "quarantine keeps the file byte for byte"
-    reason = lake.read_json(f"{lake.quarantine(source, DS)}/_reason.json")
+    reason = lake.read_json(f"{slot}/_reason.json")
     assert reason["moved_from"] == lake.raw(source, DS) and not reason["success"]
 
 
@@ -138,3 +138,42 @@ def test_daylight_saving_day_passes(tmp_path):
     lake = Lake(root=str(tmp_path / "lake"), usecase=uc.name)
     land_day(uc, "2013-11-03", lake)
     assert validate_raw(uc, "2013-11-03", lake)["ds"] == "2013-11-03"
+
+
+def test_every_bad_delivery_of_a_day_is_kept_with_its_own_reason(landed):
+    """The provider re-issues a bad day twice more; quarantine keeps each delivery, none overwritten."""
+    from pathlib import Path
+
+    uc, lake = landed
+
+    def text_in(column: str, value: str):
+        def corrupt(data: bytes) -> bytes:
+            lines = data.decode().splitlines()
+            idx = lines[0].split(",").index(column)
+            cells = lines[1].split(",")
+            cells[idx] = value
+            lines[1] = ",".join(cells)
+            return ("\n".join(lines) + "\n").encode()
+        return corrupt
+
+    first = _rewrite(lake, "flights", text_in("distance", "far"))
+    with pytest.raises(DataQualityError, match="distance"):
+        validate_raw(uc, DS, lake)
+    land_day(uc, DS, lake)  # the re-issued delivery lands (the bad one left the raw zone)...
+    second = _rewrite(lake, "flights", text_in("dep_delay", "late"))  # ...and is bad in another way
+    with pytest.raises(DataQualityError, match="dep_delay"):
+        validate_raw(uc, DS, lake)
+    land_day(uc, DS, lake)  # the third delivery is good
+    assert validate_raw(uc, DS, lake)["ds"] == DS
+
+    qdir = Path(lake.quarantine("flights", DS))
+    kept = sorted(qdir.rglob("flights.csv"))
+    assert sorted(p.read_bytes() for p in kept) == sorted([first, second]), "both bad deliveries are kept"
+    reasons = {p.parent: lake.read_json(str(p)) for p in qdir.rglob("_reason.json")}
+    assert {p.parent for p in kept} == set(reasons), "each kept file has its reason beside it"
+    for path in kept:
+        failed = {f["column"] for f in reasons[path.parent]["failures"]}
+        assert failed == ({"distance"} if path.read_bytes() == first else {"dep_delay"})
+        assert reasons[path.parent]["moved_from"] == lake.raw("flights", DS)
+    slots = lake.quarantined("flights", DS)
+    assert [Path(s, "flights.csv").read_bytes() for s in slots] == [first, second], "slots sort oldest first"

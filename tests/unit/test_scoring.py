@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 from ml_data import isolated_home, write_lake
@@ -114,3 +116,70 @@ def test_an_invalid_batch_is_not_published(scored, monkeypatch) -> None:
     with pytest.raises(DataQualityError, match=r"column 'prediction' rule be_between\(min_value=0.0, max_value=1.0\): 64 bad rows"):
         score_day(load_usecase("flight_delay"), DS, chunk_rows=64)
     assert before.read_bytes() == content, "the previous predictions stay in place"
+
+
+def _quarantined_batches(lake: Lake, ds: str) -> list[Path]:
+    """Every prediction batch quarantined for ``ds`` (walked on disk, whatever the slot layout)."""
+    return sorted(Path(lake.base, "quarantine", "predictions", f"ds={ds}").rglob("*.parquet"))
+
+
+def test_a_batch_that_fails_its_gate_is_kept_in_quarantine_with_the_reason(scored, monkeypatch) -> None:
+    from glideslope.quality.validate import DataQualityError
+    from glideslope.scoring import score, score_day
+
+    lake = Lake.for_usecase("flight_delay")
+    published = lake.local_path(lake.predictions(DS))
+    content = published.read_bytes()
+    before = _quarantined_batches(lake, DS)
+    # A broken model: the second chunk's probabilities leave [0, 1].
+    calls = {"n": 0}
+    real = score.scores
+
+    def drifting(model, X, task):
+        calls["n"] += 1
+        out = real(model, X, task)
+        return out if calls["n"] == 1 else [1.5] * len(X)
+
+    monkeypatch.setattr(score, "scores", drifting)
+    with pytest.raises(DataQualityError, match=r"moved to quarantine \(nothing deleted\): .*quarantine/predictions") as exc:
+        score_day(load_usecase("flight_delay"), DS, chunk_rows=64)
+    assert published.read_bytes() == content, "the last good predictions stay byte-identical"
+    (batch,) = [p for p in _quarantined_batches(lake, DS) if p not in before]
+    assert exc.value.quarantined == [str(batch)]
+    kept = pd.read_parquet(batch)
+    assert len(kept) == 128, "the good first chunk and the failing second chunk are both kept"
+    assert (kept["prediction"].iloc[64:] == 1.5).all() and kept["prediction"].iloc[:64].between(0, 1).all()
+    reason = lake.read_json(str(batch.parent / "_reason.json"))
+    assert reason["ds"] == DS and reason["rows_in_file"] == 128
+    assert reason["model_version"] == scored["model_version"]
+    assert reason["would_have_replaced"] == lake.predictions(DS)
+    assert any(f["column"] == "prediction" and f["bad_rows"] == 64 for f in reason["failures"])
+    assert not [p for p in lake.fs.ls(lake.predictions()) if ".staging" in p]
+    assert not [p for p in Path(lake.predictions(DS)).parent.iterdir() if p.name != "data.parquet"]
+
+
+def test_keys_repeating_across_chunks_quarantine_the_batch(scored) -> None:
+    """A source partition with a repeated flight (in two chunks) fails the batch gate; nothing is lost."""
+    from glideslope.scoring import PredictionGateError, score_day
+
+    uc = load_usecase("flight_delay")
+    lake = Lake.for_usecase(uc.name)
+    ds = "2013-01-11"
+    score_day(uc, ds, chunk_rows=64)
+    published = lake.local_path(lake.predictions(ds))
+    content = published.read_bytes()
+    source = lake.local_path(lake.curated(uc.scoring.table, ds))
+    original = source.read_bytes()
+    schedule = pd.read_parquet(source)
+    try:
+        lake.publish_parquet(pd.concat([schedule, schedule.head(3)], ignore_index=True), str(source))
+        with pytest.raises(PredictionGateError, match=r"entity keys repeat across chunks(.|\n)*moved to quarantine"):
+            score_day(uc, ds, chunk_rows=64)
+    finally:
+        source.write_bytes(original)
+    assert published.read_bytes() == content, "the last good predictions stay byte-identical"
+    (batch,) = _quarantined_batches(lake, ds)
+    kept = pd.read_parquet(batch)
+    assert len(kept) == len(schedule) + 3, "every scored row is kept, the repeated ones included"
+    reason = lake.read_json(str(batch.parent / "_reason.json"))
+    assert reason["error_type"] == "PredictionGateError" and "repeat across chunks" in reason["error"]

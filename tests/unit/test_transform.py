@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from datetime import date, timedelta
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -117,3 +118,19 @@ def test_schedule_is_tomorrows_flights(spark, lake, transform):
     assert len(sched) == len(tomorrow)
     assert set(sched["flight_date"]) == {"2013-07-11"}
     assert "arr_delay" not in sched.columns and "is_late" not in sched.columns
+
+
+def test_spark_outputs_publish_from_a_tmpfs_scratch_into_a_lake_on_disk(spark):
+    """The job's scratch is a TemporaryDirectory(); on a tmpfs /tmp it is another filesystem than the lake."""
+    from fs_support import disk_folder, tmpfs_folder
+
+    from glideslope.etl.spark_job import write_single_parquet
+
+    df = spark.createDataFrame([(i, f"c{i % 3}") for i in range(50)], "n long, carrier string").orderBy("n")
+    with disk_folder() as root, tmpfs_folder(root) as scratch:
+        lake = Lake(root=str(root), usecase="flight_delay")
+        final = lake.staging(D, "features/carrier_stats")
+        assert write_single_parquet(df, lake, final, scratch) == 50
+        out = pd.read_parquet(final)
+        assert list(out["n"]) == list(range(50))
+        assert [p.name for p in Path(final).parent.iterdir()] == ["data.parquet"], "no staging file left"

@@ -28,14 +28,23 @@ log = logging.getLogger(__name__)
 SPARK_JOB = PROJECT_ROOT / "spark_jobs" / "transform.py"
 
 
-def _quarantine(lake: Lake, src: str, qdir: str, report: ValidationReport) -> str:
-    """Move ``src`` into ``qdir`` with the reason beside it. Nothing is deleted."""
+def _quarantine(lake: Lake, src: str, source: str, ds: str, report: ValidationReport) -> str:
+    """Move ``src`` into a new quarantine slot of ``source``/``ds`` with the reason beside it.
+
+    Every quarantined delivery gets its own slot, so a second bad delivery of the same day (or a
+    failed output of a rerun) never overwrites the first. Nothing is deleted.
+    """
     fs = lake.fs
-    fs.makedirs(qdir, exist_ok=True)
-    dest = f"{qdir}/{src.rsplit('/', 1)[1]}"
-    fs.mv(src, dest)
-    lake.write_json(f"{qdir}/_reason.json", {**report.summary(), "moved_from": src,
+    slot = lake.quarantine_slot(source, ds)
+    dest = f"{slot}/{src.rsplit('/', 1)[1]}"
+    # The reason first: a slot is never a file without its explanation.
+    lake.write_json(f"{slot}/_reason.json", {**report.summary(), "moved_from": src, "moved_to": dest,
                                              "moved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    try:
+        fs.mv(src, dest)
+    except BaseException:
+        fs.rm(slot, recursive=True)
+        raise
     log.warning("quarantined %s -> %s", src, dest)
     return dest
 
@@ -60,7 +69,7 @@ def validate_raw(uc: UseCase, ds: str, lake: Lake | None = None) -> dict[str, An
         if not report.success:
             failed.append(report)
     if failed:
-        moved = [_quarantine(lake, r.file, lake.quarantine(Path(r.file).parent.parent.name, ds), r) for r in failed]
+        moved = [_quarantine(lake, r.file, Path(r.file).parent.parent.name, ds, r) for r in failed]
         raise DataQualityError(failed, moved)
     return {"ds": ds, "files": [{"file": r.file, "rows": r.rows, "expectations": r.evaluated} for r in reports]}
 
@@ -111,7 +120,7 @@ def validate_and_publish(uc: UseCase, ds: str, lake: Lake | None = None) -> dict
                for out, p in staged.items()}
     failed = [r for r in reports.values() if not r.success]
     if failed:
-        moved = [_quarantine(lake, r.file, lake.quarantine(out.replace("/", "__"), ds), r)
+        moved = [_quarantine(lake, r.file, out.replace("/", "__"), ds, r)
                  for out, r in reports.items() if not r.success]
         raise DataQualityError(failed, moved)
     published = {}

@@ -13,6 +13,9 @@ The model is loaded once, by version; rows are scored in chunks of ``scoring.chu
 stays bounded by the chunk, not the day) and written to a staging file. Each chunk is validated
 with Great Expectations before it is written (row count equals the input, no nulls, probabilities
 in [0, 1], unique keys); only a complete, valid file replaces ``predictions/ds=D/data.parquet``.
+A batch that fails a gate is not deleted: the chunks scored so far, the failing one included, go
+to ``quarantine/predictions/ds=D/<slot>/data.parquet`` with ``_reason.json`` for a person to look
+at, and the last good predictions stay as they were.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 
 from glideslope.config import Settings, UseCase, settings
 from glideslope.lake import Lake
+from glideslope.quality.validate import DataQualityError
 from glideslope.scoring.models import LoadedModel, champion_version, load_version, scores
 
 log = logging.getLogger(__name__)
@@ -104,10 +108,59 @@ def validate_chunk(uc: UseCase, chunk: Any, expected_rows: int, where: str) -> N
         raise DataQualityError([report])
 
 
+class PredictionGateError(ValueError):
+    """A prediction batch is inconsistent as a whole (keys repeat across chunks, rows went missing)."""
+
+
+def _append_failing_chunk(writer: Any, dst: Any, chunk: Any) -> Any:
+    """Add the chunk that failed its gate to the batch file, so quarantine holds what was scored."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pa.Table.from_pandas(chunk, preserve_index=False)
+        if writer is None:
+            writer = pq.ParquetWriter(dst, table.schema, coerce_timestamps="us", allow_truncated_timestamps=True)
+        writer.write_table(table)
+    except Exception:  # the batch so far is still worth keeping; the gate's error is what is raised
+        log.exception("could not add the failing chunk to the quarantined prediction batch")
+    return writer
+
+
+def _quarantine_batch(uc: UseCase, lake: Lake, staging: str, ds: str, err: Exception, model: LoadedModel,
+                      rows: int) -> Exception:
+    """Move the staged batch to ``quarantine/predictions/ds=<ds>/<slot>/`` with its reason.
+
+    Returns the error to raise: the gate's own, naming where the batch now is.
+    """
+    slot = lake.quarantine_slot("predictions", ds)
+    dest = f"{slot}/data.parquet"
+    reason: dict[str, Any] = {
+        "usecase": uc.name, "ds": ds, "error": str(err), "error_type": type(err).__name__,
+        "model_name": model.name, "model_version": model.version, "rows_in_file": rows,
+        "would_have_replaced": lake.predictions(ds), "moved_to": dest,
+        "moved_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    if isinstance(err, DataQualityError):
+        reason["failures"] = [f for r in err.reports for f in r.summary()["failures"]]
+    try:
+        lake.write_json(f"{slot}/_reason.json", reason)
+        lake.fs.mv(staging, dest)
+    except Exception:
+        log.exception("could not quarantine the failing prediction batch %s; it is deleted", staging)
+        return err
+    log.warning("prediction batch of %s ds=%s failed its gate; quarantined at %s (%d rows)", uc.name, ds,
+                dest, rows)
+    if isinstance(err, DataQualityError):
+        return DataQualityError(err.reports, [dest])
+    return PredictionGateError(f"{err}\nmoved to quarantine (nothing deleted): {dest}")
+
+
 def score_day(uc: UseCase, ds: str, chunk_rows: int | None = None, cfg: Settings | None = None) -> dict[str, Any]:
     """Score the entities of night ``ds`` with the champion; publish ``predictions/ds=<ds>`` atomically.
 
-    Raises :class:`NoChampion` (nothing written) when there is no champion yet.
+    Raises :class:`NoChampion` (nothing written) when there is no champion yet. A failed gate
+    raises :class:`DataQualityError` or :class:`PredictionGateError` naming the quarantined batch.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -130,33 +183,46 @@ def score_day(uc: UseCase, ds: str, chunk_rows: int | None = None, cfg: Settings
     positives = 0.0
     seen: set[str] = set()
     with lake.publishing(final) as staging:
-        with lake.fs.open(source, "rb") as src, lake.fs.open(staging, "wb") as dst:
-            reader = pq.ParquetFile(src)
-            writer = None
-            try:
-                for batch in reader.iter_batches(batch_size=chunk_rows):
-                    entities = batch.to_pandas()
-                    out = score_frame(uc, entities, model, fs, as_of, ds)
-                    validate_chunk(uc, out, len(entities), f"{final} (chunk {chunks + 1})")
-                    keys = set(out[uc.entity_key])
-                    dup = keys & seen
-                    if dup:
-                        raise ValueError(f"{source}: entity keys repeat across chunks, e.g. {sorted(dup)[:3]}")
-                    seen |= keys
-                    table = pa.Table.from_pandas(out, preserve_index=False)
-                    if writer is None:
-                        writer = pq.ParquetWriter(dst, table.schema, coerce_timestamps="us",
-                                                  allow_truncated_timestamps=True)
-                    writer.write_table(table)
-                    rows_in += len(entities)
-                    rows_out += len(out)
-                    positives += float(out[PREDICTION].sum())
-                    chunks += 1
-            finally:
-                if writer is not None:
-                    writer.close()
-        if rows_out != reader.metadata.num_rows or rows_out != rows_in:
-            raise ValueError(f"{final}: wrote {rows_out} rows for {reader.metadata.num_rows} input rows in {source}")
+        failing: Any = None  # the chunk whose gate failed; it goes to quarantine with the rest
+        try:
+            with lake.fs.open(source, "rb") as src, lake.fs.open(staging, "wb") as dst:
+                reader = pq.ParquetFile(src)
+                writer = None
+                try:
+                    for batch in reader.iter_batches(batch_size=chunk_rows):
+                        entities = batch.to_pandas()
+                        out = score_frame(uc, entities, model, fs, as_of, ds)
+                        failing = out
+                        validate_chunk(uc, out, len(entities), f"{final} (chunk {chunks + 1})")
+                        keys = set(out[uc.entity_key])
+                        dup = keys & seen
+                        if dup:
+                            raise PredictionGateError(f"{source}: entity keys repeat across chunks, "
+                                                      f"e.g. {sorted(dup)[:3]}")
+                        failing = None
+                        seen |= keys
+                        table = pa.Table.from_pandas(out, preserve_index=False)
+                        if writer is None:
+                            writer = pq.ParquetWriter(dst, table.schema, coerce_timestamps="us",
+                                                      allow_truncated_timestamps=True)
+                        writer.write_table(table)
+                        rows_in += len(entities)
+                        rows_out += len(out)
+                        positives += float(out[PREDICTION].sum())
+                        chunks += 1
+                finally:
+                    if failing is not None:
+                        writer = _append_failing_chunk(writer, dst, failing)
+                    if writer is not None:
+                        writer.close()
+            if rows_out != reader.metadata.num_rows or rows_out != rows_in:
+                raise PredictionGateError(f"{final}: wrote {rows_out} rows for {reader.metadata.num_rows} "
+                                          f"input rows in {source}")
+        except (DataQualityError, PredictionGateError) as e:
+            # A failed gate keeps the batch for a person: quarantine, not delete. The last good
+            # predictions are untouched (the staging file was never renamed over them).
+            kept = rows_out + (len(failing) if failing is not None else 0)
+            raise _quarantine_batch(uc, lake, staging, ds, e, model, kept) from e
         if writer is None:
             raise ValueError(f"{source} has no rows to score for {ds}")
     seconds = time.perf_counter() - t0
