@@ -105,6 +105,7 @@ class Replay:
     summary: dict[str, Any]
     seconds: float
     races: dict[str, Any] = field(default_factory=dict)
+    state_after_replay: dict[str, Any] = field(default_factory=dict)  # the drift state before the races
 
     def dag(self, stage: str) -> str:
         return f"{USECASE}__{stage}"
@@ -198,6 +199,9 @@ def replay(af: Airflow, home: Path, env: dict[str, str]) -> Replay:
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {"nights": [], "problems": []}
     r = Replay(af=af, home=home, demo=demo, summary=summary, seconds=time.monotonic() - t0)
     if demo.returncode == 0:
+        from glideslope.drift.state import load_state
+
+        r.state_after_replay = load_state(USECASE, r.lake())
         r.races = run_races(r)
     return r
 
@@ -210,7 +214,7 @@ _HELD: dict[str, Replay] = {}
 
 
 def replayed(af: Airflow, home: Path, env: dict[str, str]) -> Replay:
-    """The session's one replay (started by the first test that asks for it)."""
-    if "replay" not in _HELD:
-        _HELD["replay"] = replay(af, home, {**os.environ, **env})
-    return _HELD["replay"]
+    """The replay on the stack of ``home`` (made by the first test that asks for it)."""
+    if str(home) not in _HELD:
+        _HELD[str(home)] = replay(af, home, {**os.environ, **env})
+    return _HELD[str(home)]

@@ -55,6 +55,9 @@ def embedded_airflow_env(cfg: Settings | None = None, port: int | None = None) -
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__PARALLELISM": "4",
+        # One machine, few DAGs: a scheduler loop that naps 0.25 s instead of 1 s between loops
+        # creates asset-triggered runs and queues the next task sooner (benchmarks/night.py).
+        "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.25",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
         "AIRFLOW__API__HOST": "127.0.0.1",

@@ -21,13 +21,15 @@ from stack_fixture import AirflowStack, shared_stack
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
+# Session-scoped: the stack (and the replay on it) stay up for the browser test that opens the
+# replay's runs; the shared stack stops after its last user.
+@pytest.fixture(scope="session")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowStack]:
     with shared_stack(tmp_path_factory) as s:
         yield s
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def loop(running: AirflowStack) -> Replay:
     r = replayed(Airflow(running.url, running.user, running.password), running.home, running.env)
     assert r.demo.returncode == 0, (f"glideslope demo exited {r.demo.returncode}; its own story checks:\n"
@@ -102,9 +104,7 @@ def test_the_next_scoring_run_used_the_new_champion(loop: Replay):
 def test_drift_that_outlives_the_retrain_escalates_and_pauses(loop: Replay):
     last = loop.night(NIGHTS[-1])
     assert last["action"] == "escalate", last
-    from glideslope.drift.state import load_state
-
-    state = load_state(USECASE, loop.lake())
+    state = loop.state_after_replay  # read before the races below acknowledge the escalation
     assert state["paused"] and state["paused"]["ds"] == NIGHTS[-1]
     subjects = [str(BytesParser(policy=policy.default).parsebytes(p.read_bytes())["subject"])
                 for p in sorted((loop.home / "alerts" / "mail").glob("*.eml"))]
