@@ -17,7 +17,8 @@ from urllib.parse import quote, urlencode
 T = TypeVar("T")
 
 # SQLite has one writer: a REST write that meets the scheduler's transaction waits out the busy
-# timeout and answers 500 "Database error". Such a write is retried, any other error is not.
+# timeout and answers 500 "Database error" (a backfill: 503 "Database is locked"). Such a write
+# changed nothing and is retried; any other error is not.
 _DB_BUSY_RETRIES = 5
 TERMINAL = ("success", "failed")
 
@@ -71,7 +72,8 @@ class Airflow:
                 if e.code == 401 and attempt == 0:  # the token expired during a long replay
                     self._token = token(self.url, self.user, self._password)
                     continue
-                if e.code == 500 and "Database error" in detail and attempt < _DB_BUSY_RETRIES:
+                busy = (e.code == 500 and "Database error" in detail) or (e.code == 503 and "locked" in detail)
+                if busy and attempt < _DB_BUSY_RETRIES:
                     time.sleep(1.0 + attempt)
                     continue
                 raise ApiError(method, path, e.code, detail) from None

@@ -90,6 +90,29 @@ class Demo:
     def dag(self, stage: str) -> str:
         return self.uc.dag_id(stage)
 
+    def wait_run(self, dag_id: str, run_id: str, timeout: float) -> dict[str, Any]:
+        def finished() -> dict[str, Any] | None:
+            self.scheduler_alive()
+            run = self.af.run(dag_id, run_id)
+            return run if run["state"] in ("success", "failed") else None
+
+        try:
+            return until(f"{dag_id} run {run_id} finished", finished, timeout)
+        except TimeoutError as e:
+            raise StoryError(str(e)) from None
+
+    def scheduler_alive(self) -> None:
+        """Fail at once, naming the log, when the scheduler stopped heartbeating (it is what runs the loop)."""
+        health = self.af.get("/api/v2/monitor/health").get("scheduler") or {}
+        if health.get("status") != "healthy":
+            self._unhealthy = getattr(self, "_unhealthy", 0) + 1
+            if self._unhealthy >= 30:  # about a minute of polls
+                raise StoryError(f"the Airflow scheduler is {health.get('status')} (last heartbeat "
+                                 f"{health.get('latest_scheduler_heartbeat')}): see "
+                                 f"{self.cfg.home / 'airflow' / 'standalone.log'}")
+        else:
+            self._unhealthy = 0
+
     # -- following runs ---------------------------------------------------------------------
     def _line(self, ds: str, stage: str, run: dict[str, Any], extra: str = "") -> None:
         secs = _seconds(run)
@@ -100,6 +123,7 @@ class Demo:
     def next_run(self, stage: str, after: str, why: str, timeout: float = NEXT_RUN_TIMEOUT_S) -> dict[str, Any]:
         """The first run of ``stage`` queued after ``after`` (ISO time), once it has finished."""
         def created() -> dict[str, Any] | None:
+            self.scheduler_alive()
             runs = [r for r in self.af.runs(self.dag(stage)) if (r.get("queued_at") or "") > after]
             return min(runs, key=lambda r: r["queued_at"]) if runs else None
 
@@ -107,7 +131,7 @@ class Demo:
             run = until(f"the scheduler creates a {self.dag(stage)} run ({why})", created, timeout)
         except TimeoutError as e:
             raise StoryError(str(e)) from None
-        return self.af.wait_run(self.dag(stage), run["dag_run_id"], RUN_TIMEOUT_S)
+        return self.wait_run(self.dag(stage), run["dag_run_id"], RUN_TIMEOUT_S)
 
     def skipped(self, stage: str, run: dict[str, Any], task_id: str) -> bool:
         tis = self.af.task_instances(self.dag(stage), run["dag_run_id"])
@@ -134,11 +158,20 @@ class Demo:
         days = days_between(self.args.history_start, self.args.history_end)
         self.say(f"\n1. History: Airflow backfill of {self.dag('etl')} for {days[0]} … {days[-1]} ({len(days)} days)")
         t0 = time.monotonic()
-        bf = self.af.backfill(self.dag("etl"), f"{days[0]}T00:00:00Z", f"{days[-1]}T23:59:59Z",
-                              max_active_runs=self.args.backfill_parallel)
+        # Airflow creates a backfill's runs one by one and, when SQLite reports its writer lock
+        # busy, deletes them again and answers 503 — under a scheduler that may already have
+        # picked the first runs up. With the DAG paused for that moment the scheduler leaves the
+        # new runs alone, so a failed attempt is simply retried.
+        self.af.set_paused(self.dag("etl"), True)
+        try:
+            bf = self.af.backfill(self.dag("etl"), f"{days[0]}T00:00:00Z", f"{days[-1]}T23:59:59Z",
+                                  max_active_runs=self.args.backfill_parallel)
+        finally:
+            self.af.set_paused(self.dag("etl"), False)
         seen: set[str] = set()
 
         def progress() -> bool:
+            self.scheduler_alive()
             runs = [r for r in self.af.runs(self.dag("etl"), run_type="backfill") if r.get("backfill_id") in
                     (None, bf["id"])]
             for r in runs:
@@ -187,7 +220,7 @@ class Demo:
             conf["window_days"] = self.args.first_model_window_days
             conf["holdout_days"] = max(1, min(self.uc.training.holdout_days, self.args.first_model_window_days // 3))
         run = self.af.trigger(self.dag("train"), conf=conf, note="first model (glideslope demo)")
-        run = self.af.wait_run(self.dag("train"), run["dag_run_id"], RUN_TIMEOUT_S)
+        run = self.wait_run(self.dag("train"), run["dag_run_id"], RUN_TIMEOUT_S)
         self.must_succeed("train", run, ds)
         self.first_model = run
         self._line(ds, "train", run, self.training_outcome(run))
@@ -205,7 +238,7 @@ class Demo:
     def _night(self, ds: str) -> Night:
         night = Night(ds)
         etl = self.af.trigger(self.dag("etl"), logical_date=f"{ds}T02:00:00Z", note=f"replayed night {ds}")
-        etl = self.af.wait_run(self.dag("etl"), etl["dag_run_id"], RUN_TIMEOUT_S)
+        etl = self.wait_run(self.dag("etl"), etl["dag_run_id"], RUN_TIMEOUT_S)
         night.runs["etl"] = etl
         self._line(ds, "etl", etl)
         self.must_succeed("etl", etl, ds)

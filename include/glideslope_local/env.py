@@ -55,9 +55,6 @@ def embedded_airflow_env(cfg: Settings | None = None, port: int | None = None) -
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__PARALLELISM": "4",
-        # One machine, few DAGs: a scheduler loop that naps 0.25 s instead of 1 s between loops
-        # creates asset-triggered runs and queues the next task sooner (benchmarks/night.py).
-        "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.25",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
         "AIRFLOW__API__HOST": "127.0.0.1",
@@ -94,11 +91,16 @@ LOCAL_SETTINGS_DIR = Path(__file__).resolve().parent / "airflow_config"
 
 
 def preload_env(base: dict[str, str]) -> dict[str, str]:
-    """Put the embedded ``airflow_local_settings`` on the path and let the scheduler preload the
-    task libraries (see ``airflow_config/airflow_local_settings.py``)."""
+    """Put the embedded ``airflow_local_settings`` on the path: the scheduler preloads the task
+    libraries, and SQLite waits longer for its one writer (``airflow_config/airflow_local_settings.py``)."""
     path = base.get("PYTHONPATH", "")
-    return {"PYTHONPATH": str(LOCAL_SETTINGS_DIR) + (os.pathsep + path if path else ""),
-            "GLIDESLOPE_PRELOAD_TASK_LIBRARIES": base.get("GLIDESLOPE_PRELOAD_TASK_LIBRARIES", "true")}
+    env = {"PYTHONPATH": str(LOCAL_SETTINGS_DIR) + (os.pathsep + path if path else ""),
+           "GLIDESLOPE_PRELOAD_TASK_LIBRARIES": base.get("GLIDESLOPE_PRELOAD_TASK_LIBRARIES", "true")}
+    if base.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "").startswith("sqlite"):
+        # A longer SQLite busy timeout (see airflow_config/airflow_local_settings.py).
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS"] = "airflow_local_settings.connect_args"
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC"] = "airflow_local_settings.connect_args"
+    return env
 
 
 def spark_connect_port() -> int:

@@ -17,3 +17,9 @@ if sys.argv[1:2] == ["scheduler"] and os.environ.get("GLIDESLOPE_PRELOAD_TASK_LI
     from glideslope_local.preload import preload
 
     preload()
+
+# SQLite has one writer. Its default busy timeout (5 s) makes a write that meets a long scheduler
+# transaction fail with "database is locked" — a backfill created through the REST API then
+# fails with 503, and a half-handled failure has stopped the scheduler. Wait up to 60 s instead
+# (AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS[_ASYNC] point here; see glideslope_local.env).
+connect_args = {"timeout": 60}
