@@ -9,7 +9,9 @@ the days to do now:
 - scoring: every night after the newest predicted night that has its entities and features;
 - monitoring: every predicted night after the newest check.
 
-A ``ds`` Param always means exactly that day (a person asked for it, e.g. a rerun).
+A ``ds`` Param always means exactly that day (a person asked for it, e.g. a rerun). A run's
+logical date is not a day of work here: a run triggered by hand now has a logical date the
+replayed feed never delivers.
 """
 
 from __future__ import annotations
@@ -40,7 +42,9 @@ def features_to_load(uc: UseCase, req: RunRequest, lake: Lake) -> list[str]:
     explicit = _explicit(req)
     if explicit:
         return explicit
-    days = set(req.days)
+    # The days the ETL's events name, never a run's logical date: a run triggered by hand today
+    # has a logical date the feed may never deliver.
+    days = set(req.event_days())
     published = feature_days(uc, lake)
     if published:
         days.add(published[-1])  # the newest day, even when its event was lost
@@ -80,4 +84,4 @@ def nights_to_check(req: RunRequest, lake: Lake, checked: Iterable[str]) -> list
     if explicit:
         return explicit
     todo = _after(predicted_days(lake), max(checked, default=None), None)
-    return todo or list(req.days)
+    return todo or req.event_days()

@@ -79,3 +79,14 @@ def test_the_monitor_checks_every_predicted_night_after_the_last_check(lake: Lak
     # A repeated event for a night checked already checks it again rather than nothing.
     again = build("flight_delay", run_type="asset_triggered", events=[_event("2013-06-12")])
     assert nights_to_check(again, lake, checked=["2013-06-12"]) == ["2013-06-12"]
+
+
+def test_a_run_by_hand_without_ds_works_on_the_lake_not_on_its_logical_date(lake: Lake):
+    uc = load_usecase("flight_delay")
+    for ds in ("2013-06-10", "2013-06-11"):
+        _publish_day(lake, ds)
+        _touch(lake, lake.predictions(ds))
+    today = build("flight_delay", run_type="manual", logical_ds="2026-12-01")
+    assert features_to_load(uc, today, lake) == ["2013-06-11"]
+    assert nights_to_score(uc, today, lake) == []
+    assert nights_to_check(today, lake, checked=["2013-06-11"]) == []
