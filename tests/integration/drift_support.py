@@ -275,7 +275,8 @@ def aa_checks(uc: UseCase, lake: Lake, train: tuple[str, str], seeds: int = 5) -
         b = perm.iloc[len(perm) // 2:]
         cols, cat = drift_columns(uc, a, b, "A/A")
         _, tests, _ = compare(a, b, cols, cat, uc.drift)
-        v = evaluate_check(column_results(tests), current_rows=len(b), reference_rows=len(a), spec=uc.drift)
+        v = evaluate_check(column_results(tests), current_rows=len(b), reference_rows=len(a), spec=uc.drift,
+                           metric=uc.promotion.metric)
         out.append({"seed": seed, "status": v.status, "share": v.drift_share,
                     "max_score": round(max(t["score"] for t in tests), 3)})
     return out

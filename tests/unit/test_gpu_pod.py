@@ -140,7 +140,8 @@ def test_pod_arguments_are_accepted_by_the_entry_point():
     from glideslope.training.cli import parser
 
     args = parser().parse_args(k8s.train_arguments([a.replace("{{ ds }}", "2013-03-05") for a in ARGS]))
-    assert (args.usecase, args.ds, args.result_file) == ("flight_delay", "2013-03-05", k8s.XCOM_RESULT_FILE)
+    # --ds is repeatable (a run request may name several days).
+    assert (args.usecase, args.ds, args.result_file) == ("flight_delay", ["2013-03-05"], k8s.XCOM_RESULT_FILE)
     out = subprocess.run([str(Path(sys.executable).with_name("glideslope")), *k8s.ENTRYPOINT[1:], "--help"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "--result-file" in out.stdout
