@@ -20,8 +20,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,11 +29,8 @@ from typing import Any
 import pytest
 
 from glideslope_local import stack
+from glideslope_local.api import Airflow, ApiError
 from loop_fixture import usecases_env, write_usecases
-
-# SQLite has one writer: a REST write that meets the scheduler's transaction waits out the busy
-# timeout and answers 500 "Database error". Such a write is retried, any other error is not.
-_DB_BUSY_RETRIES = 4
 
 
 @dataclass
@@ -68,27 +63,18 @@ class AirflowStack:
         self.password = up.password
         self.home = home
         self.log = home / "airflow" / "standalone.log"
-        self._token = stack.api_token(self.url, self.password, self.user)
+        self._client = Airflow(self.url, self.user, self.password)
         self.env: dict[str, str] = {}
 
     def api(self, method: str, path: str, body: dict | None = None, accept: tuple[int, ...] = ()) -> dict:
-        """The JSON answer; an HTTP error fails the test unless its status is in ``accept`` ({} then)."""
-        data = None if body is None else json.dumps(body).encode()
-        for attempt in range(_DB_BUSY_RETRIES + 1):
-            req = urllib.request.Request(self.url + path, method=method, data=data, headers={
-                "Authorization": f"Bearer {self._token}", "Content-Type": "application/json"})
-            try:
-                with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 - loopback
-                    return json.loads(resp.read() or b"{}")
-            except urllib.error.HTTPError as e:
-                if e.code in accept:
-                    return {}
-                detail = e.read().decode(errors="replace")
-                if method != "GET" and e.code == 500 and "Database error" in detail and attempt < _DB_BUSY_RETRIES:
-                    time.sleep(1.0 + attempt)
-                    continue
-                raise AssertionError(f"{method} {path} -> HTTP {e.code}: {detail[:500]}\n(see {self.log})") from e
-        raise AssertionError("unreachable")
+        """The JSON answer; an HTTP error fails the test unless its status is in ``accept`` ({} then).
+
+        SQLite's busy writes are retried by :class:`glideslope_local.api.Airflow`.
+        """
+        try:
+            return self._client.call(method, path, body, accept=accept) or {}
+        except ApiError as e:
+            raise AssertionError(f"{e}\n(see {self.log})") from e
 
     def wait_for_dag(self, dag_id: str, timeout: float = 180.0) -> dict:
         """The DAG processor must have parsed the file before the API serves the DAG."""

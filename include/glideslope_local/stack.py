@@ -573,11 +573,11 @@ def up(argv: list[str]) -> int:
         if not args.no_spark_connect and connect is None:
             connect = start_spark_connect(cfg, spark_connect_port())
             started_here.append("spark-connect")
-        extra = spark_connect_env(int(urlparse(connect.url.replace("sc://", "http://")).port or 0)) if connect else None
-        af = start_airflow(cfg, port, extra_env=extra, timeout=args.timeout)
+        connect_port = int(connect.url.rpartition(":")[2]) if connect else None
+        af = start_airflow(cfg, port, extra_env=spark_connect_env(connect_port) if connect_port else None,
+                           timeout=args.timeout)
         started_here.append("airflow")
-        if connect is not None and not _wait_ports(connect, [urlparse(connect.url.replace("sc://", "http://")).port
-                                                             or 0], 180.0):
+        if connect is not None and connect_port and not _wait_ports(connect, [connect_port], 180.0):
             raise StackError(f"the Spark Connect server did not listen on {connect.url}; see {connect.log}:\n"
                              f"{_tail(connect.log)}")
     except (StackError, KeyboardInterrupt) as e:
