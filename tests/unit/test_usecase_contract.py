@@ -120,3 +120,27 @@ def test_usecase_is_required_when_there_are_several(tmp_path):
     assert resolve_usecase("two", tmp_path).name == "two"
     (tmp_path / "two" / "usecase.yaml").unlink()
     assert resolve_usecase(None, tmp_path).name == "one"
+
+
+def test_the_demo_takes_its_dates_and_story_from_the_spec(tmp_path):
+    import argparse
+
+    from glideslope_local.demo import DATES, _fill_dates, _story
+
+    flights = load_usecase("flight_delay")
+    args = argparse.Namespace(**dict.fromkeys(DATES), expect=None, first_model_candidates="")
+    _fill_dates(flights, args)
+    assert (args.history_start, args.last_night) == ("2013-05-04", "2013-07-03")
+    assert _story(flights, args) == list(flights.demo.expect) and "escalate=2013-07-02" in _story(flights, args)
+    args.last_night = "2013-06-20"  # another replay: the spec's story does not hold for it
+    assert _story(flights, args) == []
+
+    raw = regression_spec()
+    raw.pop("demo", None)
+    bare = parse_usecase(write_spec(tmp_path, raw))
+    with pytest.raises(SpecError, match="no demo section: give --history-start, --history-end"):
+        _fill_dates(bare, argparse.Namespace(**dict.fromkeys(DATES), expect=None, first_model_candidates=""))
+    raw["demo"] = {"history_start": "2013-06-10", "history_end": "2013-06-01", "train_on": "2013-06-01",
+                   "first_night": "2013-06-11", "last_night": "2013-06-12"}
+    with pytest.raises(SpecError, match="demo"):
+        parse_usecase(write_spec(tmp_path, raw))
