@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import multiprocessing as mp
 import os
 import traceback
+import uuid
 from typing import Any
 
 MEET_WAIT = 2.0
@@ -126,6 +128,63 @@ class Arena:
         for c in self.contenders:
             c.stop()
         self.manager.shutdown()
+
+
+# -- the registry as the test process sets it up and reads it back ---------------------------------
+DS = "2013-01-08"
+HISTORY = "glideslope.champion_history"
+GENERATION = "glideslope.champion_generation"
+
+
+def tracking_client():
+    from glideslope.training import tracking
+
+    return tracking.client()
+
+
+def new_model(versions: int, name: str | None = None) -> tuple[str, dict[str, str]]:
+    """A registered model with ``versions`` versions, each from its own run; {version: run_id}."""
+    client = tracking_client()
+    name = name or f"race_{uuid.uuid4().hex[:8]}"
+    client.create_registered_model(name)
+    runs = {}
+    for _ in range(versions):
+        run = client.create_run("0")
+        mv = client.create_model_version(name, f"{run.info.artifact_uri}/model", run_id=run.info.run_id)
+        runs[str(mv.version)] = run.info.run_id
+    return name, runs
+
+
+def champion_state(name: str) -> tuple[str | None, list[str], int]:
+    model = tracking_client().get_registered_model(name)
+    champion = model.aliases.get("champion")
+    return (None if champion is None else str(champion), json.loads(model.tags.get(HISTORY, "[]")),
+            int(model.tags.get(GENERATION) or 0))
+
+
+def passing_evaluation(name: str, runs: dict[str, str], challenger: str) -> dict:
+    """A passing evaluation of ``challenger`` against the champion of now (the policy has its own tests)."""
+    champion, _, generation = champion_state(name)
+    return {
+        "usecase": name, "ds": DS, "registered_model": name, "challenger_version": challenger,
+        "champion_version": champion, "champion_generation": generation,
+        "challenger_run_id": runs[challenger], "holdout": f"{DS}..{DS}", "holdout_rows": 100,
+        "training_set": "", "evaluated_at": "", "outcome": "promote", "reason": "better",
+        "message": f"v{challenger} is better", "run_url": "", "model_version_url": "",
+        "decision": {"promote": True, "evidence": {"metric": "roc_auc", "challenger": 0.7, "champion": 0.6,
+                                                   "delta": 0.1, "ci_low": 0.05, "ci_high": 0.15}},
+    }
+
+
+def promote_chain(name: str, runs: dict[str, str], *versions: str) -> None:
+    """Promote ``versions`` one after the other (one process, no race)."""
+    from glideslope.config import load_usecase
+    from glideslope.registry.promotion import promote
+
+    uc = load_usecase("flight_delay")
+    uc = uc if name == uc.name else uc.model_copy(update={"name": name})
+    for v in versions:
+        promote(uc, passing_evaluation(name, runs, v))
 
 
 # -- jobs (run inside a contender) -----------------------------------------------------------------
