@@ -122,6 +122,8 @@ distclean: clean
 	  gen = {"POSTGRES_PASSWORD": lambda: secrets.token_urlsafe(18), \
 	         "MINIO_ROOT_PASSWORD": lambda: secrets.token_urlsafe(18), \
 	         "AIRFLOW_ADMIN_PASSWORD": lambda: secrets.token_urlsafe(12), \
+	         "MLFLOW_TRACKING_PASSWORD": lambda: secrets.token_urlsafe(18), \
+	         "MLFLOW_FLASK_SERVER_SECRET_KEY": lambda: secrets.token_urlsafe(32), \
 	         "AIRFLOW_FERNET_KEY": lambda: base64.urlsafe_b64encode(os.urandom(32)).decode(), \
 	         "AIRFLOW_JWT_SECRET": lambda: secrets.token_urlsafe(48)}; \
 	  text = open(".env.example").read(); \
