@@ -125,3 +125,16 @@ def test_a_champion_that_moved_away_and_back_is_noticed() -> None:
         promote(uc, stale)
     assert champion_state(name) == ("2", ["1", "2"], 4)
     assert tracking_client().get_model_version(name, "3").tags["glideslope.decision"] == "conflict"
+
+
+def test_rollback_from_a_version_that_is_no_longer_champion_is_refused() -> None:
+    from glideslope.config import load_usecase
+    from glideslope.registry.promotion import PromotionConflict, rollback
+
+    name, runs = new_model(3)
+    uc = load_usecase("flight_delay").model_copy(update={"name": name})
+    promote_chain(name, runs, "1", "2", "3")
+    with pytest.raises(PromotionConflict, match="the champion is v3, not v2; not rolled back"):
+        rollback(uc, "looked at v2", from_version="2")
+    assert champion_state(name) == ("3", ["1", "2", "3"], 3)
+    assert rollback(uc, "looked at v3", from_version="3")["to_version"] == "2"
