@@ -119,11 +119,14 @@ class Lake:
     root: str
     usecase: str
     s3_endpoint_url: str | None = None
+    # Lock server of the writers that share this lake (see glideslope.locks); None: file locks.
+    lock_url: str | None = None
 
     @classmethod
     def for_usecase(cls, usecase: str, cfg: Settings | None = None) -> Lake:
         cfg = cfg or settings()
-        return cls(root=cfg.lake_root.rstrip("/"), usecase=usecase, s3_endpoint_url=cfg.s3_endpoint_url)
+        return cls(root=cfg.lake_root.rstrip("/"), usecase=usecase, s3_endpoint_url=cfg.s3_endpoint_url,
+                   lock_url=cfg.lock_url)
 
     # -- paths -------------------------------------------------------------------------------
     @property

@@ -44,6 +44,8 @@ def glideslope_env(cfg: Settings) -> dict[str, str]:
     }
     if cfg.image:
         env["GLIDESLOPE_IMAGE"] = cfg.image
+    if cfg.lock_url:
+        env["GLIDESLOPE_LOCK_URL"] = cfg.lock_url
     if cfg.s3_endpoint_url:
         # Each S3 client reads its own variable: MLflow's artifact repo, boto3/s3fs, and ours.
         env["GLIDESLOPE_S3_ENDPOINT_URL"] = cfg.s3_endpoint_url

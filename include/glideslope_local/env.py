@@ -62,6 +62,9 @@ def embedded_airflow_env(cfg: Settings | None = None, port: int | None = None) -
         "AIRFLOW__API__BASE_URL": url,
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(port + 713),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(port + 714),
+        # The log servers listen on 127.0.0.1 only (airflow_config/airflow_local_settings.py):
+        # task instances record that address, so the UI fetches running tasks' logs there.
+        "AIRFLOW__CORE__HOSTNAME_CALLABLE": "glideslope_local.env.loopback_hostname",
         "GLIDESLOPE_AIRFLOW_BASE_URL": url,
         "MLFLOW_TRACKING_URI": cfg.mlflow_tracking_uri,
         "GX_ANALYTICS_ENABLED": "false",
@@ -88,6 +91,11 @@ def embedded_airflow_env(cfg: Settings | None = None, port: int | None = None) -
 
 
 LOCAL_SETTINGS_DIR = Path(__file__).resolve().parent / "airflow_config"
+
+
+def loopback_hostname() -> str:
+    """Airflow's ``[core] hostname_callable`` in the embedded stack: everything runs on 127.0.0.1."""
+    return "127.0.0.1"
 
 
 def preload_env(base: dict[str, str]) -> dict[str, str]:

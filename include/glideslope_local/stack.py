@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import shlex
 import signal
 import socket
@@ -300,6 +301,25 @@ def _tail(path: str | Path, lines: int = 30) -> str:
         return "(no log)"
 
 
+def ensure_password_file(env: dict[str, str], user: str = ADMIN_USER) -> Path:
+    """The admin's password file, owner-only (0600), with a random password if there was none.
+
+    Airflow's SimpleAuthManager would create it with the process umask (0644 by default:
+    readable by every local user) and keeps an existing file as it is, so the stack writes it
+    first. An existing file keeps its passwords and loses any group/other access.
+    """
+    path = password_file(env)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        os.chmod(path, 0o600)
+        return path
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps({user: secrets.token_urlsafe(18)}) + "\n")
+    return path
+
+
 def read_password(env: dict[str, str], user: str = ADMIN_USER) -> str | None:
     try:
         return json.loads(password_file(env).read_text()).get(user)
@@ -343,6 +363,8 @@ def start_airflow(cfg: Settings, port: int, extra_env: dict[str, str] | None = N
     home = Path(env["AIRFLOW_HOME"])
     log = home / "standalone.log"
     migrate_db(env, log)
+    if env.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "").lower() != "true":
+        ensure_password_file(env)
     url = env["AIRFLOW__API__BASE_URL"]
     service, proc = _spawn("airflow", [_venv_bin("airflow"), "standalone"], env, log, url)
     _record(cfg, service)

@@ -27,8 +27,9 @@ pytestmark = pytest.mark.unit
 COMPOSE = PROJECT_ROOT / "docker-compose.yaml"
 DOCKERFILE = PROJECT_ROOT / "Dockerfile"
 ENV_EXAMPLE = PROJECT_ROOT / ".env.example"
-# What `make .env` fills in; compose refuses to start without the first three.
-DOT_ENV = {"POSTGRES_PASSWORD": "pg-pass", "MINIO_ROOT_PASSWORD": "minio-pass", "AIRFLOW_ADMIN_PASSWORD": "admin"}
+# What `make .env` fills in; compose refuses to start without the passwords and MLflow's key.
+DOT_ENV = {"POSTGRES_PASSWORD": "pg-pass", "MINIO_ROOT_PASSWORD": "minio-pass", "AIRFLOW_ADMIN_PASSWORD": "admin",
+           "MLFLOW_TRACKING_PASSWORD": "mlflow-pass", "MLFLOW_FLASK_SERVER_SECRET_KEY": "mlflow-key"}
 IMAGE_SERVICES = {"airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
                   "airflow-triggerer", "airflow-worker", "mlflow", "spark-master", "spark-worker"}
 ONE_SHOT = {"airflow-init", "minio-init"}

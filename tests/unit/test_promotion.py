@@ -40,6 +40,17 @@ def _client():
     return tracking.client()
 
 
+@pytest.fixture(autouse=True)
+def champion_is_v1(two_versions):
+    """Each test starts from the fixture's registry: v1 the one champion, v2 evaluated against it."""
+    from glideslope.registry.promotion import GENERATION_TAG, HISTORY_TAG
+
+    client = _client()
+    client.set_registered_model_alias("flight_delay", "champion", "1")
+    client.set_registered_model_tag("flight_delay", HISTORY_TAG, json.dumps(["1"]))
+    client.set_registered_model_tag("flight_delay", GENERATION_TAG, str(two_versions["evaluation"]["champion_generation"]))
+
+
 def _champion() -> str:
     return str(_client().get_registered_model("flight_delay").aliases["champion"])
 
@@ -74,13 +85,10 @@ def test_champion_moved_during_evaluation_is_not_overwritten(two_versions) -> No
 
     client = _client()
     client.set_registered_model_alias("flight_delay", "champion", "2")  # someone else, meanwhile
-    try:
-        with pytest.raises(PromotionConflict, match="moved from v1 to v2 while v2 was being evaluated"):
-            promote(two_versions["uc"], _as_passing(two_versions["evaluation"]))
-        assert _champion() == "2"
-        assert client.get_model_version("flight_delay", "2").tags["glideslope.decision"] == "conflict"
-    finally:
-        client.set_registered_model_alias("flight_delay", "champion", "1")
+    with pytest.raises(PromotionConflict, match="moved from v1 to v2 while v2 was being evaluated"):
+        promote(two_versions["uc"], _as_passing(two_versions["evaluation"]))
+    assert _champion() == "2"
+    assert client.get_model_version("flight_delay", "2").tags["glideslope.decision"] == "conflict"
 
 
 def test_promotion_records_and_rollback_walks_the_history(two_versions) -> None:

@@ -48,10 +48,20 @@ def _read(usecase: str, kind: str, ds: str, name: str) -> Response:
         raise HTTPException(404, "no such report")
     lake = _lake(usecase)
     path = f"{lake.report_dir(kind, ds)}/{name}"
-    if not lake.exists(path):
+    if not lake.exists(path) or not _inside(lake, path):
         raise HTTPException(404, f"no {kind} report {name} for {usecase} on {ds} (looked in {path})")
     with lake.fs.open(path, "rb") as f:
         return Response(f.read(), media_type=FILES[name])
+
+
+def _inside(lake: Any, path: str) -> bool:
+    """A local report file resolves (symlinks followed) to a place inside the use case's lake."""
+    import os
+
+    if lake.is_remote:
+        return True  # object keys have no links; the key is built from validated parts
+    base = os.path.realpath(lake.base)
+    return os.path.commonpath([base, os.path.realpath(path)]) == base
 
 
 def _live(check: dict[str, Any], metric: str | None) -> str:

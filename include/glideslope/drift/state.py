@@ -12,26 +12,35 @@ system acted::
     history   [{at, ds, event, detail}]                           append-only log of every step
 
 Writers (the monitor, the train stage, ``glideslope ack``) go through :func:`update_state`, which
-serialises them with a lock file on a local lake and publishes the document atomically.
+serialises them with the use case's ``drift-state`` lock (:mod:`glideslope.locks`: a file lock on a
+local lake, the lock server with a remote one) and publishes the document atomically. On S3 the
+write is also conditional (``If-Match`` the ETag read under the lock, ``If-None-Match: *`` for
+the first document), so a writer whose lock lease ran out fails instead of overwriting a newer
+document (ADR 0011).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
+import json
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from glideslope.config import UseCase
 from glideslope.lake import Lake
+from glideslope.locks import exclusive
 
 log = logging.getLogger(__name__)
 
 STATE_NAME = "drift"
 RETRAIN_DECISIONS = ("promoted", "rejected", "rolled_back", "failed")
+LOCK_NAME = "drift-state"
+
+
+class StateConflict(RuntimeError):
+    """The state document changed under a writer that held the lock (its lease ran out)."""
 
 
 def utc_now() -> str:
@@ -55,40 +64,64 @@ def state_path(uc: UseCase | str, lake: Lake | None = None) -> str:
 def load_state(uc: UseCase | str, lake: Lake | None = None) -> dict[str, Any]:
     name = _name(uc)
     lake = lake or Lake.for_usecase(name)
-    state = lake.read_json(lake.state(STATE_NAME), default=None)
-    if state is None:
-        return empty_state(name)
+    return _with_defaults(name, lake.read_json(lake.state(STATE_NAME), default=None))
+
+
+def _with_defaults(name: str, state: dict[str, Any] | None) -> dict[str, Any]:
     base = empty_state(name)
-    base.update(state)
+    if state is not None:
+        base.update(state)
     return base
 
 
-@contextlib.contextmanager
-def _lock(lake: Lake) -> Iterator[None]:
-    if lake.is_remote:
-        # S3 has no locks: the monitor DAG (max_active_runs=1) and the train stage write at different
-        # times of the night; the document is still replaced atomically.
-        yield
-        return
-    path = Path(lake.state(STATE_NAME) + ".lock")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+def _precondition_failed(e: BaseException) -> bool:
+    if isinstance(e, FileExistsError):
+        return True
+    response = getattr(e.__cause__, "response", None) or getattr(e, "response", None) or {}
+    return str(response.get("Error", {}).get("Code")) in ("PreconditionFailed", "412")
+
+
+def _read_remote(lake: Lake, path: str) -> tuple[dict[str, Any] | None, str | None]:
+    """The document and the ETag it was read at (None, None when there is none yet)."""
+    fs = lake.fs
+    try:
+        etag = fs.info(path, refresh=True)["ETag"]
+    except FileNotFoundError:
+        return None, None
+    # Read after the ETag: a change in between makes the conditional write fail, never pass.
+    return json.loads(fs.cat_file(path)), etag
+
+
+def _write_remote(lake: Lake, path: str, state: dict[str, Any], etag: str | None) -> None:
+    body = json.dumps(state, indent=2, sort_keys=True, default=str).encode()
+    condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+    try:
+        lake.fs.pipe_file(path, body, **condition)  # one PUT: readers see the old or the new document
+    except OSError as e:
+        if _precondition_failed(e):
+            raise StateConflict(
+                f"{path} changed while this update held the {LOCK_NAME!r} lock (read at ETag {etag}); "
+                "this update was not written. Its lock lease ran out or a writer bypassed the lock: run the "
+                "step again") from e
+        raise
 
 
 @contextlib.contextmanager
 def update_state(uc: UseCase | str, lake: Lake | None = None) -> Iterator[dict[str, Any]]:
-    """Read-modify-write the state under a lock; the new document is published on clean exit."""
+    """Read-modify-write the state under the use case's lock; the new document is published on clean exit."""
     name = _name(uc)
     lake = lake or Lake.for_usecase(name)
-    with _lock(lake):
-        state = load_state(name, lake)
-        yield state
-        lake.write_json(lake.state(STATE_NAME), state)
+    path = lake.state(STATE_NAME)
+    with exclusive(lake, LOCK_NAME):
+        if lake.is_remote:
+            raw, etag = _read_remote(lake, path)
+            state = _with_defaults(name, raw)
+            yield state
+            _write_remote(lake, path, state, etag)
+        else:
+            state = load_state(name, lake)
+            yield state
+            lake.write_json(path, state)
 
 
 def add_history(state: dict[str, Any], ds: str, event: str, detail: Any = None) -> None:

@@ -8,6 +8,15 @@
   move; otherwise :class:`PromotionConflict` and nothing is overwritten).
 * :func:`reject` records a rejection. :func:`rollback` moves ``champion`` back to the previous one.
 
+MLflow has no conditional alias update, so every move of ``champion`` (promote, rollback) runs
+under the registered model's ``champion-<name>`` lock (:mod:`glideslope.locks`) and is a
+compare-and-set inside it: the champion *and its generation* -- the registered-model tag
+``glideslope.champion_generation``, counting the moves -- are re-read under the lock and must be
+what the caller saw (the evaluation's, or the one the rollback started from). So of two moves
+that race, one wins and the other fails with :class:`PromotionConflict` naming what moved; a
+champion that moved away and back is noticed too; the history tag is only written under the
+lock (ADR 0011).
+
 Every outcome is recorded where a person looks: tags on both model versions, a JSON artifact on
 the challenger's run, and the log. The chain of champions is a JSON list in the registered
 model's tag ``glideslope.champion_history`` (oldest first), which rollback walks back.
@@ -21,6 +30,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from glideslope.config import Settings, UseCase, settings
+from glideslope.lake import Lake
+from glideslope.locks import exclusive
 from glideslope.metrics import higher_is_better
 from glideslope.registry.policy import decide, gather_evidence
 from glideslope.scoring.models import CHAMPION, alias_version, load_version, scores
@@ -30,6 +41,7 @@ log = logging.getLogger(__name__)
 
 CHALLENGER = "challenger"
 HISTORY_TAG = "glideslope.champion_history"
+GENERATION_TAG = "glideslope.champion_generation"
 HISTORY_KEEP = 50
 
 
@@ -62,6 +74,31 @@ def _set_history(client: Any, name: str, history: list[str]) -> None:
     client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history[-HISTORY_KEEP:]))
 
 
+def champion_now(client: Any, name: str) -> tuple[str | None, int]:
+    """``(champion version or None, generation)`` read in one call; (None, 0) before the model exists."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        model = client.get_registered_model(name)
+    except MlflowException:
+        return None, 0
+    version = model.aliases.get(CHAMPION)
+    return (None if version is None else str(version)), int(model.tags.get(GENERATION_TAG) or 0)
+
+
+def _champion_lock(uc: UseCase, cfg: Settings) -> Any:
+    return exclusive(Lake.for_usecase(uc.name, cfg), f"champion-{uc.registered_model}")
+
+
+def _move_champion(client: Any, name: str, version: str, generation: int, history: list[str]) -> int:
+    """Move the alias, recording the move; the caller holds the champion lock. Returns the new generation."""
+    # The generation first: a crash after it makes stale evaluations fail, never pass.
+    client.set_registered_model_tag(name, GENERATION_TAG, str(generation + 1))
+    client.set_registered_model_alias(name, CHAMPION, version)
+    _set_history(client, name, history)
+    return generation + 1
+
+
 def evaluate_challenger(uc: UseCase, ds: str, challenger_version: str | None = None,
                         cfg: Settings | None = None) -> dict[str, Any]:
     """Score challenger and champion on the challenger's holdout and decide. Moves no alias."""
@@ -75,7 +112,7 @@ def evaluate_challenger(uc: UseCase, ds: str, challenger_version: str | None = N
                          f"contradicts metric {rule.metric!r}")
     client = tracking.client(cfg)
     name = uc.registered_model
-    champion_at_start = alias_version(uc, CHAMPION, cfg)
+    champion_at_start, generation_at_start = champion_now(client, name)
     chall_v = challenger_version or alias_version(uc, CHALLENGER, cfg)
     if chall_v is None:
         raise NothingToEvaluate(f"registered model {name!r} has no '{CHALLENGER}' alias: train first")
@@ -111,6 +148,7 @@ def evaluate_challenger(uc: UseCase, ds: str, challenger_version: str | None = N
     result = {
         "usecase": uc.name, "ds": ds, "registered_model": name,
         "challenger_version": chall_v, "champion_version": champion_at_start,
+        "champion_generation": generation_at_start,
         "challenger_run_id": chall_mv.run_id, "holdout": f"{meta.holdout[0]}..{meta.holdout[-1]}",
         "holdout_rows": len(hold), "training_set": uri, "evaluated_at": _now(),
         "decision": decision.to_dict(), "outcome": decision.outcome,
@@ -163,19 +201,28 @@ def promote(uc: UseCase, evaluation: dict[str, Any], cfg: Settings | None = None
     client = tracking.client(cfg)
     name, chall, expected = evaluation["registered_model"], evaluation["challenger_version"], \
         evaluation["champion_version"]
-    current = alias_version(uc, CHAMPION, cfg)  # re-read right before the move
-    if current != expected:
-        _record(client, evaluation, "conflict", {"champion_now": current})
-        raise PromotionConflict(
-            f"{name}: '{CHAMPION}' moved from v{expected} to v{current} while v{chall} was being evaluated; "
-            f"v{chall} was not promoted. Re-run the evaluation against the current champion."
-        )
-    history = champion_history(client, name)
-    if expected is not None and (not history or history[-1] != expected):
-        history.append(expected)  # champion set outside glideslope: keep the chain walkable
-    client.set_registered_model_alias(name, CHAMPION, chall)
-    _set_history(client, name, [*history, chall])
-    record = _record(client, evaluation, "promoted", {"previous_champion": expected})
+    # An evaluation made before generations were recorded is compared on the version alone.
+    expected_gen = evaluation.get("champion_generation")
+    with _champion_lock(uc, cfg):
+        current, generation = champion_now(client, name)  # re-read under the lock, right before the move
+        if current != expected or (expected_gen is not None and generation != int(expected_gen)):
+            _record(client, evaluation, "conflict", {"champion_now": current, "generation_now": generation})
+            if expected is None:
+                how = f"was set to v{current}"
+            elif current != expected:
+                how = f"moved from v{expected} to v{current}" if current else f"was removed from v{expected}"
+            else:
+                how = f"moved away from v{expected} and back (generation {expected_gen} -> {generation})"
+            raise PromotionConflict(
+                f"{name}: '{CHAMPION}' {how} while v{chall} was being evaluated; "
+                f"v{chall} was not promoted. Re-run the evaluation against the current champion."
+            )
+        history = champion_history(client, name)
+        if expected is not None and (not history or history[-1] != expected):
+            history.append(expected)  # champion set outside glideslope: keep the chain walkable
+        new_generation = _move_champion(client, name, chall, generation, [*history, chall])
+        record = _record(client, evaluation, "promoted", {"previous_champion": expected,
+                                                           "champion_generation_now": new_generation})
     return {k: record[k] for k in ("usecase", "ds", "registered_model", "challenger_version", "champion_version",
                                    "reason", "message", "final_outcome", "run_url", "model_version_url")}
 
@@ -189,43 +236,57 @@ def reject(uc: UseCase, evaluation: dict[str, Any], cfg: Settings | None = None)
 
 
 def rollback(uc: UseCase, reason: str, to_version: str | None = None, ds: str | None = None,
-             cfg: Settings | None = None) -> dict[str, Any]:
-    """Move ``champion`` back to the previous champion (or to ``to_version``), recorded like a decision."""
+             cfg: Settings | None = None, from_version: str | None = None) -> dict[str, Any]:
+    """Move ``champion`` back to the previous champion (or to ``to_version``), recorded like a decision.
+
+    The rollback is from the champion of the moment it is asked for (or ``from_version``, what the
+    person saw): if another move lands first -- another rollback, a promotion -- this one fails
+    with :class:`PromotionConflict` rather than roll back something nobody looked at.
+    """
     cfg = tracking.configure(cfg or settings())
     client = tracking.client(cfg)
     name = uc.registered_model
-    current = alias_version(uc, CHAMPION, cfg)
-    if current is None:
+    seen, seen_gen = champion_now(client, name)
+    if from_version is not None and str(from_version) != seen:
+        raise PromotionConflict(f"{name}: the champion is v{seen}, not v{from_version}; not rolled back")
+    if seen is None:
         raise NoPreviousChampion(f"{name} has no '{CHAMPION}': nothing to roll back")
-    history = champion_history(client, name)
-    if not history or history[-1] != current:
-        history.append(current)
-    if to_version is not None:
-        target = str(to_version)
-        client.get_model_version(name, target)  # raises with MLflow's message if it does not exist
-        if target == current:
-            raise ValueError(f"{name} v{target} already is the champion")
-    else:
-        earlier = [v for v in history[:-1] if v != current]
-        if not earlier:
-            raise NoPreviousChampion(f"{name}: v{current} is the first champion; there is no previous one "
-                                     f"(history {history})")
-        target = earlier[-1]
-    if alias_version(uc, CHAMPION, cfg) != current:
-        raise PromotionConflict(f"{name}: '{CHAMPION}' moved while the rollback was being prepared; not rolled back")
-    client.set_registered_model_alias(name, CHAMPION, target)
-    # Walking back drops the demoted version from the chain, so a second rollback goes further back.
-    new_history = history[:-1] if history[-2:-1] == [target] else [*history, target]
-    _set_history(client, name, new_history)
-    at = _now()
-    record = {"usecase": uc.name, "ds": ds, "registered_model": name, "from_version": current,
-              "to_version": target, "reason": reason, "rolled_back_at": at, "history": new_history,
-              "model_version_url": tracking.model_version_url(cfg, name, target)}
-    client.set_model_version_tag(name, current, "glideslope.decision", "rolled_back")
-    client.set_model_version_tag(name, current, "glideslope.rolled_back",
-                                 json.dumps({"to": target, "reason": reason, "at": at}))
-    client.set_model_version_tag(name, target, "glideslope.restored",
-                                 json.dumps({"from": current, "reason": reason, "at": at}))
+    with _champion_lock(uc, cfg):
+        current, generation = champion_now(client, name)
+        if (current, generation) != (seen, seen_gen):
+            how = (f"moved from v{seen} to v{current}" if current != seen else
+                   f"moved away from v{seen} and back (generation {seen_gen} -> {generation})")
+            raise PromotionConflict(f"{name}: '{CHAMPION}' {how} while this rollback waited for the champion "
+                                    f"lock; not rolled back. Check the champion and run it again if it "
+                                    "still has to go.")
+        assert current is not None
+        history = champion_history(client, name)
+        if not history or history[-1] != current:
+            history.append(current)
+        if to_version is not None:
+            target = str(to_version)
+            client.get_model_version(name, target)  # raises with MLflow's message if it does not exist
+            if target == current:
+                raise ValueError(f"{name} v{target} already is the champion")
+        else:
+            earlier = [v for v in history[:-1] if v != current]
+            if not earlier:
+                raise NoPreviousChampion(f"{name}: v{current} is the first champion; there is no previous one "
+                                         f"(history {history})")
+            target = earlier[-1]
+        # Walking back drops the demoted version from the chain, so a second rollback goes further back.
+        new_history = history[:-1] if history[-2:-1] == [target] else [*history, target]
+        new_generation = _move_champion(client, name, target, generation, new_history)
+        at = _now()
+        record = {"usecase": uc.name, "ds": ds, "registered_model": name, "from_version": current,
+                  "to_version": target, "reason": reason, "rolled_back_at": at, "history": new_history,
+                  "champion_generation": new_generation,
+                  "model_version_url": tracking.model_version_url(cfg, name, target)}
+        client.set_model_version_tag(name, current, "glideslope.decision", "rolled_back")
+        client.set_model_version_tag(name, current, "glideslope.rolled_back",
+                                     json.dumps({"to": target, "reason": reason, "at": at}))
+        client.set_model_version_tag(name, target, "glideslope.restored",
+                                     json.dumps({"from": current, "reason": reason, "at": at}))
     target_run = client.get_model_version(name, target).run_id
     if target_run:
         client.log_dict(target_run, record, f"promotion/rollback-from-v{current}-{at.replace(':', '')}.json")

@@ -13,6 +13,28 @@ from __future__ import annotations
 import os
 import sys
 
+
+def _log_servers_on_loopback() -> None:
+    """Airflow's worker and triggerer log servers (``airflow.utils.serve_logs``) bind every
+    interface (``host=""``) and have no option for it. In the embedded stack nothing but this
+    machine reads them, so a wildcard bind is turned into 127.0.0.1 (the stack's hostname
+    callable, ``glideslope_local.env.loopback_hostname``, makes the UI fetch them there)."""
+    import uvicorn
+
+    run = uvicorn.run
+    if getattr(run, "glideslope_loopback", False):
+        return
+
+    def run_on_loopback(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if kwargs.get("host") in (None, "", "0.0.0.0", "::"):
+            kwargs["host"] = "127.0.0.1"
+        return run(*args, **kwargs)
+
+    run_on_loopback.glideslope_loopback = True  # type: ignore[attr-defined]
+    uvicorn.run = run_on_loopback
+
+
+_log_servers_on_loopback()
 if sys.argv[1:2] == ["scheduler"] and os.environ.get("GLIDESLOPE_PRELOAD_TASK_LIBRARIES", "") == "true":
     from glideslope_local.preload import preload
 
