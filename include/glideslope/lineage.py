@@ -362,6 +362,7 @@ def trace(events: Iterable[Mapping[str, Any]], usecase: str, ds: str) -> Trace:
     complete: list[Mapping[str, Any]] = []
     for e in events:
         kind = e.get("eventType")
+        read_day = False
         for d in e.get("inputs") or []:
             f = facet_of(d)
             if f.get("kind") == "raw" and f.get("usecase") == usecase and f.get("ds") == ds:
@@ -369,9 +370,10 @@ def trace(events: Iterable[Mapping[str, Any]], usecase: str, ds: str) -> Trace:
                 if node not in out.raw:
                     out.raw.append(node)
                 tainted[(node.namespace, node.name)] = None
-                if kind == "FAIL":
-                    out.stopped.append({"job": e["job"]["name"], "run_id": e["run"]["runId"],
-                                        "outputs": [_node(o) for o in e.get("outputs") or []]})
+                read_day = True
+        if read_day and kind == "FAIL":
+            out.stopped.append({"job": e["job"]["name"], "run_id": e["run"]["runId"],
+                                "outputs": [_node(o) for o in e.get("outputs") or []]})
         if kind == "COMPLETE":
             complete.append(e)
     seen: set[Node] = set()
