@@ -8,6 +8,7 @@ answer "what did day D's raw delivery touch?" (``glideslope lineage --usecase U 
 Names (OpenLineage's naming spec: ``file`` or ``s3://<bucket>`` namespace, the path as name)::
 
     raw partition        <lake>/<uc>/raw/<source>/ds=D
+    reference data       <lake>/<uc>/reference/<name>.csv
     quarantine           <lake>/<uc>/quarantine/<source>/ds=D
     curated / features   <lake>/<uc>/curated/<table>/ds=D , <lake>/<uc>/features/<table>/ds=D
     training set         <lake>/<uc>/training/ds=D
@@ -184,10 +185,26 @@ def quarantined(uc: UseCase, ds: str, reports: list[Any], moved: list[str], lake
     return inputs, outputs
 
 
+def _read_by_transform(lake: Lake, path: str) -> Dataset:
+    """A file the transform read: a raw partition (any day of its trailing window) or reference data."""
+    if "/reference/" in path:
+        return lake_dataset(path, "reference", lake.usecase, None)
+    day = path.rsplit("/ds=", 1)[1].split("/", 1)[0]
+    return raw_partition(lake, _source_of(path), day)
+
+
 def publication(uc: UseCase, ds: str, result: Mapping[str, Any], lake: Lake | None = None) -> Lineage:
-    """The ETL published day ``ds``: its raw partitions in, each curated and feature partition out."""
+    """The ETL published day ``ds``: what the transform read in, each curated and feature partition out.
+
+    The transform's trailing windows read earlier days' raw partitions too; it lists every file it
+    read beside its staged outputs (:meth:`Lake.staging_inputs`). Without that list (a transform
+    from before it was written) day ``ds``'s raw partitions stand for the inputs.
+    """
     lake = lake or Lake.for_usecase(uc.name)
-    inputs = [raw_partition(lake, s, ds) for s in _daily_sources(uc) if lake.exists(lake.raw(s, ds))]
+    read = lake.read_json(lake.staging_inputs(ds), default=None)
+    if read is None:
+        read = [lake.raw(s, ds) for s in _daily_sources(uc) if lake.exists(lake.raw(s, ds))]
+    inputs = [_read_by_transform(lake, p) for p in read]
     outputs = []
     for out, info in result["outputs"].items():
         facts = parquet_facts(lake, info["path"])

@@ -52,6 +52,9 @@ def lake(tmp_path, uc):
         for out in uc.output_suites:
             lake.publish_parquet(pd.DataFrame({"flight_id": ["a", "b", "c"], "value": [1.0, 2.0, 3.0]}),
                                  lake.output(ds, out))
+    # E's trailing windows read D's raw flights too (what the transform lists beside its outputs).
+    lake.write_json(lake.staging_inputs(E), [lake.raw("flights", D), lake.raw("flights", E),
+                                             lake.raw("weather", E), lake.reference("planes")])
     return lake
 
 
@@ -115,8 +118,10 @@ def _loop_events(uc, lake, *, quarantined_day: str | None = None) -> list[dict]:
 def test_the_trace_of_a_day_reaches_curated_features_model_and_predictions(uc, lake):
     t = lineage.trace(_loop_events(uc, lake), uc.name, D)
     assert {n.name.rsplit("/", 2)[-2] for n in t.raw} == {"flights", "schedule", "weather"}
-    assert {n.name for n in t.by_kind("curated")} == {f"{lake.base}/curated/flights/ds={D}",
-                                                     f"{lake.base}/curated/schedule/ds={D}"}
+    assert all(n.name.endswith(f"ds={D}") for n in t.raw)
+    # D's own partitions, and E's, whose trailing windows read D's raw flights
+    assert {n.name for n in t.by_kind("curated")} == {f"{lake.base}/curated/{table}/ds={ds}"
+                                                     for table in ("flights", "schedule") for ds in (D, E)}
     assert {n.name.rsplit("/", 2)[-2] for n in t.by_kind("features")} == set(uc.features.tables)
     assert {n.name for n in t.by_kind("feature_view")} == set(uc.features.tables)
     assert [n.name for n in t.by_kind("model")] == [f"{uc.registered_model}/3"]
@@ -132,11 +137,16 @@ def test_a_model_trained_on_a_window_without_the_day_is_not_downstream_of_it(uc,
         if d["facets"]["glideslope"].get("days"):
             d["facets"]["glideslope"]["days"] = [E]
     train["inputs"] = [d for d in train["inputs"] if not d["name"].endswith(f"ds={D}")]
+    for ev in evs:  # and E's features were made from E's raw data only
+        if ev["job"]["name"].endswith("validate_and_publish"):
+            ev["inputs"] = [d for d in ev["inputs"] if not d["name"].endswith(f"ds={D}")]
     t = lineage.trace(evs, uc.name, D)
     assert t.by_kind("curated") and not t.by_kind("model") and not t.by_kind("predictions")
 
 
 def test_a_quarantined_day_is_an_input_of_the_failed_run_and_of_nothing_after(uc, lake):
+    # the bad delivery was moved to quarantine, so E's transform did not read it
+    lake.write_json(lake.staging_inputs(E), [lake.raw("flights", E), lake.raw("weather", E)])
     evs = _loop_events(uc, lake, quarantined_day=D)
     failed = next(e for e in evs if e["eventType"] == "FAIL")
     weather = next(i for i in failed["inputs"] if "/raw/weather/" in i["name"])
