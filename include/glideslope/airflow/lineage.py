@@ -21,7 +21,8 @@ from airflow.providers.openlineage.extractors.base import BaseExtractor, Operato
 
 from glideslope.lineage import FACET
 
-SCHEMA_URL = "https://glideslope.dev/spec/facets/1-0-0/GlideslopeDatasetFacet.json#/$defs/GlideslopeDatasetFacet"
+# A URN, not a URL: the facet is described in docs/observability.md, not published as a JSON schema.
+SCHEMA_URL = "urn:glideslope:openlineage:facet:GlideslopeDatasetFacet:1-0-0"
 
 # (dag_id, task_id, run_id, map_index) -> {"inputs": [...], "outputs": [...]}: filled by the task
 # body, read by the extractor in the same process (the listener runs after the task's callable).
