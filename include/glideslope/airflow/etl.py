@@ -102,10 +102,10 @@ def build_etl_dag(uc: UseCase) -> Any:
             try:
                 result = validate_raw(spec, ds)
             except DataQualityError as e:
-                report(context, *lineage.quarantined(spec, ds, e.reports, e.quarantined))
+                report(context, lineage.quarantined, spec, ds, e.reports, e.quarantined)
                 _quarantine_alert(spec, ds, e, context)
                 raise AirflowFailException(str(e)) from e  # bad data: retrying cannot help
-            report(context, *lineage.raw_validation(spec, ds, result))
+            report(context, lineage.raw_validation, spec, ds, result)
             return result
 
         connect_conn_id = settings().spark_connect_conn_id
@@ -152,10 +152,10 @@ def build_etl_dag(uc: UseCase) -> Any:
             try:
                 result = publish(spec, ds)
             except DataQualityError as e:
-                report(context, *lineage.quarantined(spec, ds, e.reports, e.quarantined))
+                report(context, lineage.quarantined, spec, ds, e.reports, e.quarantined)
                 _quarantine_alert(spec, ds, e, context)
                 raise AirflowFailException(str(e)) from e
-            report(context, *lineage.publication(spec, ds, result))
+            report(context, lineage.publication, spec, ds, result)
             yield Metadata(features, extra={"ds": ds, "outputs": {k: v["rows"] for k, v in result["outputs"].items()},
                                             "trigger": req.trigger, "run_id": req.run_id})
             return result

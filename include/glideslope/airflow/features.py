@@ -69,7 +69,7 @@ def build_features_dag(uc: UseCase) -> Any:
             from glideslope.airflow.lineage import report
             from glideslope.lineage import materialization
 
-            report(context, *materialization(uc, result))
+            report(context, materialization, uc, result)
             yield Metadata(online, extra={"ds": result["watermark"], "days": result["days"],
                                           "trigger": req.trigger, "run_id": req.run_id})
             return result

@@ -15,11 +15,15 @@ OpenLineage facets are built only by the extractor, in the listener's emission.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import Any
 
 from airflow.providers.openlineage.extractors.base import BaseExtractor, OperatorLineage
 
 from glideslope.lineage import FACET
+
+log = logging.getLogger(__name__)
 
 # A URN, not a URL: the facet is described in docs/observability.md, not published as a JSON schema.
 SCHEMA_URL = "urn:glideslope:openlineage:facet:GlideslopeDatasetFacet:1-0-0"
@@ -34,16 +38,25 @@ def _key(ti: Any) -> tuple[str, str, str, int]:
     return (ti.dag_id, ti.task_id, ti.run_id, -1 if map_index is None else int(map_index))
 
 
-def report(context: Any, inputs: list[dict[str, Any]], outputs: list[dict[str, Any]]) -> None:
-    """Record the datasets this task read and wrote (added to what it reported before).
+def report(context: Any, describe: Callable[..., tuple[list[dict[str, Any]], list[dict[str, Any]]]],
+           *args: Any) -> None:
+    """Record what ``describe(*args)`` says this task read and wrote (added to what it reported before).
 
-    ``context`` is the task's context, or None for the running task's.
+    ``describe`` is one of :mod:`glideslope.lineage`'s stage functions; ``context`` is the task's
+    context, or None for the running task's. Lineage never fails a task: a description that
+    cannot be made is logged and the task goes on without it.
     """
-    if context is None:
-        from airflow.sdk import get_current_context
+    try:
+        inputs, outputs = describe(*args)
+        if context is None:
+            from airflow.sdk import get_current_context
 
-        context = get_current_context()
-    entry = _REPORTED.setdefault(_key(context["ti"]), {"inputs": [], "outputs": []})
+            context = get_current_context()
+        entry = _REPORTED.setdefault(_key(context["ti"]), {"inputs": [], "outputs": []})
+    except Exception:
+        log.warning("lineage of this task left out: %s failed", getattr(describe, "__name__", describe),
+                    exc_info=True)
+        return
     entry["inputs"].extend(inputs)
     entry["outputs"].extend(outputs)
 

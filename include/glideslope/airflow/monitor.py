@@ -114,7 +114,7 @@ def build_monitor_dag(uc: UseCase) -> Any:
             context["ti"].xcom_push(key="earlier_checks", value=earlier)
             latest = run_check(uc, nights[-1])
             for numbers in [*earlier, latest]:
-                report(context, *drift_lineage(uc, numbers))
+                report(context, drift_lineage, uc, numbers)
             return latest
 
         @task.branch(task_id="decide_action")

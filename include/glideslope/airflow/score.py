@@ -64,7 +64,7 @@ def build_score_dag(uc: UseCase) -> Any:
             except NoChampion as e:
                 raise AirflowSkipException(str(e)) from e
             for s in scored:
-                report(context, *scoring_lineage(uc, s))
+                report(context, scoring_lineage, uc, s)
             return scored
 
         @task(task_id="push_predictions_online", outlets=[predictions])
@@ -74,7 +74,7 @@ def build_score_dag(uc: UseCase) -> Any:
             from glideslope.scoring import push_predictions
 
             pushed = [push_predictions(uc, s["ds"]) for s in scored]
-            report(context, *push_lineage(uc, [s["ds"] for s in scored]))
+            report(context, push_lineage, uc, [s["ds"] for s in scored])
             yield Metadata(predictions, extra={
                 "ds": scored[-1]["ds"], "days": [s["ds"] for s in scored],
                 "model_version": scored[-1]["model_version"], "rows": sum(s["rows"] for s in scored),

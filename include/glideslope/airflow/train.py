@@ -113,7 +113,7 @@ def training_task(uc: UseCase, plan: Any, training_set: Any) -> Any:
         from glideslope.training.plan import TrainingPlan
 
         result = train_for_plan(uc, TrainingPlan.from_summary(plan), training_set=training_set["uri"])
-        report(None, *training_lineage(uc, result))
+        report(None, training_lineage, uc, result)
         return result
 
     return train_candidates(plan, training_set)
@@ -211,7 +211,7 @@ def build_train_dag(uc: UseCase) -> Any:
             from glideslope.training import build_training_set as build
 
             result = build(uc, plan["ds"], plan["window_days"], plan["holdout_days"])
-            report(None, *training_set_lineage(uc, result))
+            report(None, training_set_lineage, uc, result)
             return result
 
         @task(task_id="evaluate_challenger")
@@ -236,7 +236,7 @@ def build_train_dag(uc: UseCase) -> Any:
                 result = promote(uc, evaluation)
             except PromotionConflict as e:  # retrying would promote against a stale evaluation
                 raise AirflowFailException(str(e)) from e
-            report(None, *promotion_lineage(uc, {**evaluation, **result}))
+            report(None, promotion_lineage, uc, {**evaluation, **result})
             return result
 
         @task(task_id="keep_champion")
