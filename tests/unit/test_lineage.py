@@ -170,3 +170,17 @@ def test_the_cli_reads_a_file_transport_folder(uc, lake, tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"{uc.registered_model}/3" in out and f"predictions/ds={E}" in out
     assert lineage.main(["--usecase", uc.name, "--ds", "2013-01-01", "--events", str(folder)]) == 1
+
+
+def test_a_lineage_description_that_fails_never_fails_the_task(uc, lake):
+    from types import SimpleNamespace
+
+    from glideslope.airflow.lineage import GlideslopeExtractor, report
+
+    ti = SimpleNamespace(dag_id=f"{uc.name}__etl", task_id="validate_and_publish", run_id=str(uuid.uuid4()),
+                         map_index=-1)
+    report({"ti": ti}, lineage.publication, uc, D, {"outputs": {"curated/flights": {"path": "/nowhere/ds=x"}}}, lake)
+    assert GlideslopeExtractor(SimpleNamespace()).extract_on_complete(ti).outputs == []
+    report({"ti": ti}, lineage.raw_validation, uc, D, {"files": [{"file": lake.raw("weather", D), "rows": 1}]}, lake)
+    (got,) = GlideslopeExtractor(SimpleNamespace()).extract_on_complete(ti).inputs
+    assert got.name == f"{lake.base}/raw/weather/ds={D}"
