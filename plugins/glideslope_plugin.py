@@ -5,18 +5,26 @@
   DAG builders attach them to their tasks, Airflow stores the URLs when the task finishes).
 * The reports app at ``/glideslope`` (``glideslope.airflow.reports``), which serves the drift
   reports those buttons open, and a "Drift reports" entry in the UI's navigation.
+* The metrics app at ``/glideslope/metrics`` (``glideslope.airflow.metrics_app``): Prometheus'
+  text format, per use case, from what the stages recorded.
 """
 
 from airflow.plugins_manager import AirflowPlugin
 
 from glideslope.airflow.links import DriftReportLink, MlflowModelVersionLink, MlflowRunLink
+from glideslope.airflow.metrics_app import ExactPrefixPath
+from glideslope.airflow.metrics_app import create_app as create_metrics_app
 from glideslope.airflow.reports import create_app
 
 
 class GlideslopePlugin(AirflowPlugin):
     name = "glideslope"
     operator_extra_links = [MlflowRunLink(), MlflowModelVersionLink(), DriftReportLink()]
-    fastapi_apps = [{"app": create_app(), "url_prefix": "/glideslope", "name": "Glideslope reports"}]
+    fastapi_apps = [
+        {"app": create_metrics_app(), "url_prefix": "/glideslope/metrics", "name": "Glideslope metrics"},
+        {"app": create_app(), "url_prefix": "/glideslope", "name": "Glideslope reports"},
+    ]
+    fastapi_root_middlewares = [{"middleware": ExactPrefixPath, "name": "Glideslope metrics path"}]
     external_views = [{
         "name": "Drift reports",
         "href": "/glideslope/reports",

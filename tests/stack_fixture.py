@@ -4,6 +4,8 @@ The first test that asks for it runs the real ``glideslope up`` in a temporary h
 (Airflow standalone on the project's dags/ and plugins/, the MLflow UI, the alert sinks), with a
 shell's environment: none of the test session's Airflow/Glideslope/MLflow settings. After its
 last user, ``glideslope down`` stops it and the processes it recorded are checked to be gone.
+Its OpenLineage events go to its own file transport and, through ``GLIDESLOPE_OPENLINEAGE_URL``,
+to :class:`LineageReceiver`, an HTTP receiver on loopback in this test process.
 
 The browser tests and the scheduler tests in tests/integration share it. Each folder declares
 its own session fixture (pytest has no fixture both see without the root conftest), and pytest
@@ -19,10 +21,12 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +57,40 @@ class UpOutput:
         return cls(url.group(1), user.group(1), password.group(1), mlflow.group(1) if mlflow else None, text)
 
 
+class LineageReceiver:
+    """An OpenLineage HTTP endpoint (``POST /api/v1/lineage``, as Marquez has) that keeps every event."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                ok = self.path == "/api/v1/lineage"
+                if ok:
+                    with receiver._lock:
+                        receiver.events.append(json.loads(body))
+                self.send_response(201 if ok else 404)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, name="lineage-receiver", daemon=True).start()
+
+    def received(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return sorted(self.events, key=lambda e: e.get("eventTime", ""))
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 class AirflowStack:
     """The running stack: what ``up`` printed, its home, and a REST client logged in as its admin."""
 
@@ -65,6 +103,7 @@ class AirflowStack:
         self.log = home / "airflow" / "standalone.log"
         self._client = Airflow(self.url, self.user, self.password)
         self.env: dict[str, str] = {}
+        self.lineage: LineageReceiver | None = None
 
     def api(self, method: str, path: str, body: dict | None = None, accept: tuple[int, ...] = ()) -> dict:
         """The JSON answer; an HTTP error fails the test unless its status is in ``accept`` ({} then).
@@ -113,7 +152,7 @@ def _cli() -> str:
     return str(Path(sys.executable).with_name("glideslope"))
 
 
-def _environment(home: Path) -> dict[str, str]:
+def _environment(home: Path, lineage_url: str) -> dict[str, str]:
     # Airflow's log servers listen on the API port + 713 / + 714, on all interfaces.
     airflow_port, smtp, webhook, mlflow, connect = free_ports((0, 713, 714), (0,), (0,), (0,), (0,))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "GLIDESLOPE_", "MLFLOW_"))}
@@ -122,7 +161,8 @@ def _environment(home: Path) -> dict[str, str]:
     return env | {"GLIDESLOPE_HOME": str(home), "GLIDESLOPE_AIRFLOW_PORT": str(airflow_port),
                   "GLIDESLOPE_SMTP_PORT": str(smtp), "GLIDESLOPE_WEBHOOK_PORT": str(webhook),
                   "GLIDESLOPE_MLFLOW_UI_URL": f"http://127.0.0.1:{mlflow}",
-                  "GLIDESLOPE_SPARK_CONNECT_PORT": str(connect), **usecases_env(usecases)}
+                  "GLIDESLOPE_SPARK_CONNECT_PORT": str(connect), "GLIDESLOPE_OPENLINEAGE_URL": lineage_url,
+                  **usecases_env(usecases)}
 
 
 def _start(home: Path, env: dict[str, str]) -> AirflowStack:
@@ -150,6 +190,7 @@ class _Holder:
     home: Path | None = None
     env: dict[str, str] = field(default_factory=dict)
     recorded: dict[str, Any] = field(default_factory=dict)
+    lineage: LineageReceiver | None = None
 
 
 _HELD = _Holder()
@@ -160,10 +201,12 @@ def shared_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowSt
     """The session's one stack: started by the first user, stopped (and checked) after the last."""
     if _HELD.home is None and not _HELD.failure:
         home = tmp_path_factory.mktemp("stack")
-        _HELD.home, _HELD.env = home, _environment(home)
+        _HELD.lineage = LineageReceiver()
+        _HELD.home, _HELD.env = home, _environment(home, _HELD.lineage.url)
         try:
             _HELD.stack = _start(home, _HELD.env)
             _HELD.stack.env = _HELD.env
+            _HELD.stack.lineage = _HELD.lineage
         except (AssertionError, OSError, subprocess.SubprocessError) as e:
             _HELD.failure = str(e)  # later users fail with the same message instead of starting again
         state = home / "airflow" / "stack.json"
@@ -177,4 +220,9 @@ def shared_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowSt
         if _HELD.users == 0 and _HELD.home is not None:
             home, env, recorded = _HELD.home, _HELD.env, _HELD.recorded
             _HELD.home, _HELD.stack = None, None
-            _stop(home, env, recorded)  # also after a failed `up`: it may have started the sinks
+            try:
+                _stop(home, env, recorded)  # also after a failed `up`: it may have started the sinks
+            finally:
+                if _HELD.lineage is not None:
+                    _HELD.lineage.close()
+                    _HELD.lineage = None

@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("glideslope.training.cli:main", "Train candidates for a use case (also the GPU pod entry point)."),
     "rollback": ("glideslope.registry.cli:rollback", "Move 'champion' back to the previous champion."),
     "ack": ("glideslope.airflow.ack:acknowledge", "Acknowledge an escalation and resume automatic retraining."),
+    "lineage": ("glideslope.lineage:main", "List everything downstream of a day's raw delivery, from the lineage events."),
 }
 
 

@@ -428,6 +428,8 @@ class Settings(BaseModel):
     image: str | None = Field(
         None, description="Project image for Kubernetes pods; overrides a use case's gpu.image when set."
     )
+    openlineage_url: str | None = Field(
+        None, description="An OpenLineage HTTP receiver (Marquez): every task's lineage events go there too.")
 
 
 def settings(env: dict[str, str] | None = None) -> Settings:
@@ -458,8 +460,8 @@ def settings(env: dict[str, str] | None = None) -> Settings:
     values: dict[str, Any] = {"profile": profile, "home": home}
     for key, default in defaults.items():
         values[key] = env.get(f"GLIDESLOPE_{key.upper()}", default)
-    for key in ("spark_conn_id", "spark_connect_conn_id", "s3_endpoint_url", "lock_url", "airflow_base_url", "mlflow_ui_url", "training_backend",
-                "image"):
+    for key in ("spark_conn_id", "spark_connect_conn_id", "s3_endpoint_url", "lock_url", "airflow_base_url",
+                "mlflow_ui_url", "training_backend", "image", "openlineage_url"):
         if f"GLIDESLOPE_{key.upper()}" in env:
             values[key] = env[f"GLIDESLOPE_{key.upper()}"]
     # MLflow's own variable wins over ours so standard MLflow tooling agrees with the pipeline.

@@ -189,6 +189,10 @@ class Lake:
         """Where the transform leaves ``output`` ("zone/table") of day ``ds`` until it is validated."""
         return f"{self.base}/_staging/ds={ds}/{output}/data.parquet"
 
+    def staging_inputs(self, ds: str) -> str:
+        """The list of files the transform read for day ``ds`` (written beside its staged outputs)."""
+        return f"{self.base}/_staging/ds={ds}/_inputs.json"
+
     def output(self, ds: str, output: str) -> str:
         """Published path of a transform output "curated/<table>" or "features/<table>"."""
         zone, table = output.split("/", 1)

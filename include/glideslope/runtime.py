@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 from glideslope.config import PROJECT_ROOT, Settings, settings
 
@@ -46,6 +47,8 @@ def glideslope_env(cfg: Settings) -> dict[str, str]:
         env["GLIDESLOPE_IMAGE"] = cfg.image
     if cfg.lock_url:
         env["GLIDESLOPE_LOCK_URL"] = cfg.lock_url
+    if cfg.openlineage_url:
+        env["GLIDESLOPE_OPENLINEAGE_URL"] = cfg.openlineage_url
     if cfg.s3_endpoint_url:
         # Each S3 client reads its own variable: MLflow's artifact repo, boto3/s3fs, and ours.
         env["GLIDESLOPE_S3_ENDPOINT_URL"] = cfg.s3_endpoint_url
@@ -97,6 +100,8 @@ def production_airflow_env(
         "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(worker_concurrency),
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
     })
+    if cfg.openlineage_url:
+        env.update(openlineage_env({"http": http_transport(cfg.openlineage_url)}))
     if spark_master:
         host, _, port = spark_master.rpartition(":")
         conn = {"conn_type": "spark", "host": host, "port": int(port), "extra": {"deploy-mode": "client"}}
@@ -105,6 +110,37 @@ def production_airflow_env(
     if jh:
         env["JAVA_HOME"] = jh
     return env
+
+
+def openlineage_env(transports: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Airflow's OpenLineage settings: Glideslope's extractor, emission in a thread, ``transports``.
+
+    One transport is used as it is; several go through a composite transport (each event to
+    every one of them). The job namespace is ``glideslope``.
+    """
+    if not transports:
+        return {"AIRFLOW__OPENLINEAGE__DISABLED": "True"}
+    transport = (next(iter(transports.values())) if len(transports) == 1 else
+                 {"type": "composite", "continue_on_failure": True, "transports": transports})
+    return {
+        "AIRFLOW__OPENLINEAGE__NAMESPACE": "glideslope",
+        "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(transport),
+        "AIRFLOW__OPENLINEAGE__EXTRACTORS": "glideslope.airflow.lineage.GlideslopeExtractor",
+        # Emit from a thread of the task process, not a fork of it (the default): no second
+        # process per task, and nothing forked from a process that holds Spark or MLflow clients.
+        "AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD": "True",
+    }
+
+
+def file_transport(folder: str) -> dict[str, Any]:
+    """OpenLineage's file transport: one JSON file an event, ``<folder>/ol-<time>.json``."""
+    return {"type": "file", "log_file_path": f"{folder.rstrip('/')}/ol",
+            "filesystem": "fsspec.implementations.local.LocalFileSystem", "fs_kwargs": {"auto_mkdir": True}}
+
+
+def http_transport(url: str) -> dict[str, Any]:
+    """OpenLineage's HTTP transport (Marquez, or any receiver of ``POST /api/v1/lineage``)."""
+    return {"type": "http", "url": url.rstrip("/"), "endpoint": "api/v1/lineage", "timeout": 5}
 
 
 def spark_s3a_conf(cfg: Settings | None = None) -> dict[str, str]:

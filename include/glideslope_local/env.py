@@ -11,7 +11,8 @@ import os
 from pathlib import Path
 
 from glideslope.config import PROJECT_ROOT, Settings, settings
-from glideslope.runtime import java_home
+from glideslope.lineage import EVENTS_DIR
+from glideslope.runtime import file_transport, http_transport, java_home, openlineage_env
 
 DEFAULT_AIRFLOW_PORT = 8080
 DEFAULT_SMTP_PORT = 8025
@@ -84,6 +85,13 @@ def embedded_airflow_env(cfg: Settings | None = None, port: int | None = None) -
             "conn_type": "slackwebhook", "password": f"http://127.0.0.1:{webhook_port}/services/glideslope",
         }),
     }
+    # Lineage: every task's OpenLineage events to files under $GLIDESLOPE_HOME/lineage (read by
+    # `glideslope lineage`), and to an HTTP receiver too when GLIDESLOPE_OPENLINEAGE_URL names one.
+    transports: dict[str, dict] = {"file": file_transport(str(cfg.home / EVENTS_DIR))}
+    if cfg.openlineage_url:
+        transports["http"] = http_transport(cfg.openlineage_url)
+        env["GLIDESLOPE_OPENLINEAGE_URL"] = cfg.openlineage_url
+    env.update(openlineage_env(transports))
     jh = java_home()
     if jh:
         env["JAVA_HOME"] = jh

@@ -95,17 +95,23 @@ def test_rerun_gives_byte_identical_partitions(two_days, etl_dag, lake):
     assert _digest(lake, DAY2) == before
 
 
-def test_bad_raw_file_is_quarantined_and_stops_the_run(two_days, etl_dag, lake, monkeypatch):
+@pytest.fixture(scope="module")
+def bad_day(two_days, etl_dag, lake):
+    """BAD_DAY's run, where the provider delivers a weather file with five visibility readings as text."""
     from glideslope.usecase_modules import load_module
 
-    # The provider delivers a weather file where five visibility readings are text.
     feed = load_module(load_usecase("flight_delay"), "feed")
     good = feed.deliveries(BAD_DAY)
     bad = good["weather"].replace(b",10,2013-06-12T", b",ten,2013-06-12T", 5)
-    monkeypatch.setattr(feed, "deliveries", lambda ds: {**good, "weather": bad} if ds == BAD_DAY else good)
     published_before = _digest(lake, DAY2)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(feed, "deliveries", lambda ds: {**good, "weather": bad} if ds == BAD_DAY else good)
+        dr = _run(etl_dag, BAD_DAY)
+    return dr, bad, published_before
 
-    dr = _run(etl_dag, BAD_DAY)
+
+def test_bad_raw_file_is_quarantined_and_stops_the_run(bad_day, lake):
+    dr, bad, published_before = bad_day
     states = _states(dr)
     assert dr.state == "failed"
     assert states["land_raw_day"] == "success"
@@ -119,3 +125,50 @@ def test_bad_raw_file_is_quarantined_and_stops_the_run(two_days, etl_dag, lake, 
     assert failure["bad_rows"] == 5
     assert not lake.exists(lake.output(BAD_DAY, "features/origin_weather"))
     assert _digest(lake, DAY2) == published_before, "earlier good partitions are untouched"
+
+
+def _events(glideslope_home: Path, lake: Lake) -> list[dict]:
+    """The OpenLineage events the runs above sent to the session's file transport, for this lake."""
+    from glideslope.lineage import EVENTS_DIR, read_events
+
+    return [e for e in read_events(glideslope_home / EVENTS_DIR)
+            if any(d["name"].startswith(lake.base) for d in e.get("inputs", []) + e.get("outputs", []))]
+
+
+def test_each_task_reports_its_datasets_with_rows_schema_and_quality(two_days, lake, glideslope_home):
+    uc = load_usecase("flight_delay")
+    events = _events(glideslope_home, lake)
+    publish = next(e for e in events if e["eventType"] == "COMPLETE"
+                   and e["job"]["name"] == "flight_delay__etl.validate_and_publish"
+                   and any(o["name"].endswith(f"ds={DAY2}") for o in e["outputs"]))
+    outputs = {o["name"]: o for o in publish["outputs"]}
+    for out in uc.output_suites:
+        ds_dir = lake.output(DAY2, out).rsplit("/", 1)[0]
+        o = outputs[ds_dir]
+        assert o["namespace"] == "file"
+        assert o["outputFacets"]["outputStatistics"]["rowCount"] == len(lake.read_parquet(lake.output(DAY2, out)))
+        assert o["facets"]["schema"]["fields"], out
+    # Day 2's trailing windows read day 1's raw flights: both are inputs of day 2's publication.
+    inputs = {i["name"] for i in publish["inputs"]}
+    assert {lake.raw("flights", DAY1).rsplit("/", 1)[0], lake.raw("flights", DAY2).rsplit("/", 1)[0]} <= inputs
+    gate = next(e for e in events if e["eventType"] == "COMPLETE"
+                and e["job"]["name"] == "flight_delay__etl.validate_raw_day"
+                and any(i["name"].endswith(f"raw/weather/ds={DAY2}") for i in e["inputs"]))
+    weather = next(i for i in gate["inputs"] if i["name"].endswith(f"raw/weather/ds={DAY2}"))
+    assert all(a["success"] for a in weather["inputFacets"]["dataQualityAssertions"]["assertions"])
+
+
+def test_a_quarantined_day_is_an_input_of_the_failed_run_and_of_nothing_after(bad_day, lake, glideslope_home):
+    from glideslope.lineage import trace
+
+    events = _events(glideslope_home, lake)
+    failed = [e for e in events if e["eventType"] == "FAIL"]
+    assert [e["job"]["name"] for e in failed] == ["flight_delay__etl.validate_raw_day"]
+    weather = next(i for i in failed[0]["inputs"] if i["name"].endswith(f"raw/weather/ds={BAD_DAY}"))
+    bad = [a for a in weather["inputFacets"]["dataQualityAssertions"]["assertions"] if not a["success"]]
+    assert any(a["column"] == "visib" and a["actual"] == "5 bad rows" for a in bad), bad
+    assert [o["facets"]["glideslope"]["kind"] for o in failed[0]["outputs"]] == ["quarantine"]
+    assert not any(d["name"].endswith(f"ds={BAD_DAY}") for e in events if e["eventType"] == "COMPLETE"
+                   for d in e["inputs"] if "/raw/weather/" in d["name"])
+    t = trace(events, "flight_delay", BAD_DAY)
+    assert t.stopped and t.downstream == [], t.lines()

@@ -145,3 +145,84 @@ def test_a_person_acknowledges_the_escalation_through_the_dag_and_retraining_res
     subjects = [str(BytesParser(policy=policy.default).parsebytes(p.read_bytes())["subject"])
                 for p in sorted((loop.home / "alerts" / "mail").glob("*.eml"))]
     assert any("acknowledged by e2e-oncall" in s for s in subjects), subjects
+
+
+# --- lineage and metrics of the replay --------------------------------------------------------------
+
+def test_the_replays_lineage_reaches_an_http_receiver_and_links_raw_to_predictions(loop: Replay,
+                                                                                  running: AirflowStack):
+    """Raw → curated → features → feature views → training set → model → predictions, from the events."""
+    from glideslope.lineage import trace
+
+    assert running.lineage is not None
+    events = running.lineage.received()
+    jobs = {e["job"]["name"] for e in events if e["eventType"] == "COMPLETE" and e.get("outputs")}
+    for job in ("etl.validate_and_publish", "features.materialize_new_interval", "train.build_training_set",
+                "train.train_candidates", "score.score_next_period", "monitor.check_drift"):
+        assert f"{USECASE}__{job}" in jobs, f"no event with outputs from {job}"
+    promoted = loop.af.xcom(loop.dag("train"), loop.night(SHIFT_FROM)["runs"]["train"]["run_id"], "promote_champion")
+    version = str(promoted["challenger_version"])
+    t = trace(events, USECASE, SHIFT_FROM)
+    assert {n.name.rsplit("/", 2)[-2] for n in t.raw} >= {"flights", "weather"}
+    lake = loop.lake()
+    assert lake.output(SHIFT_FROM, "curated/flights").rsplit("/", 1)[0] in {n.name for n in t.by_kind("curated")}
+    assert t.by_kind("features") and t.by_kind("feature_view") and t.by_kind("training_set")
+    assert f"{USECASE}/{version}" in {n.name for n in t.by_kind("model")}
+    scored = {n.name for n in t.by_kind("predictions")}
+    assert lake.predictions(NIGHTS[-1]).rsplit("/", 1)[0] in scored  # scored by the retrained champion
+    model = next(o for e in events if e["job"]["name"] == f"{USECASE}__train.train_candidates"
+                 for o in e.get("outputs", []) if o["name"] == f"{USECASE}/{version}")
+    assert model["facets"]["glideslope"]["model"]["metrics"]["roc_auc"] > 0.55
+    # A day before the history has no raw delivery in any event.
+    assert not trace(events, USECASE, "2013-05-01").raw
+
+
+def test_the_file_transport_holds_the_same_events_and_glideslope_lineage_traces_a_day(loop: Replay,
+                                                                                     running: AirflowStack):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from glideslope.lineage import EVENTS_DIR, read_events
+
+    assert running.lineage is not None
+    on_file = {e["run"]["runId"] + e["eventType"] for e in read_events(loop.home / EVENTS_DIR)}
+    received = {e["run"]["runId"] + e["eventType"] for e in running.lineage.received()}
+    assert received and received <= on_file
+    cli = subprocess.run([str(Path(sys.executable).with_name("glideslope")), "lineage", "--usecase", USECASE,
+                          "--ds", SHIFT_FROM], env={**loop.env_settings(), "PATH": "/usr/bin:/bin"},
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert cli.returncode == 0, cli.stderr
+    promoted = loop.af.xcom(loop.dag("train"), loop.night(SHIFT_FROM)["runs"]["train"]["run_id"], "promote_champion")
+    assert f"{USECASE}/{promoted['challenger_version']}" in cli.stdout
+    assert f"predictions/ds={NIGHTS[-1]}" in cli.stdout
+
+
+def test_the_metrics_endpoint_scraped_after_the_replay_matches_mlflow_and_the_lake(loop: Replay,
+                                                                                   running: AirflowStack):
+    import urllib.request
+
+    from mlflow import MlflowClient
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from glideslope.config import settings
+    from glideslope.drift.state import load_state
+
+    with urllib.request.urlopen(f"{running.url}/glideslope/metrics?usecase={USECASE}", timeout=60) as r:
+        assert r.status == 200  # no login: Prometheus scrapes it as it is
+        text = r.read().decode()
+    m = {(s.name, s.labels.get("source")): s.value for f in text_string_to_metric_families(text) for s in f.samples}
+    client = MlflowClient(tracking_uri=settings(loop.env_settings()).mlflow_tracking_uri)
+    champion = client.get_registered_model(USECASE).aliases["champion"]
+    assert m[("glideslope_champion_version", None)] == float(champion)
+    lake = loop.lake()
+    newest = lake.partitions(lake.predictions())[-1]
+    predictions = lake.read_parquet(lake.predictions(newest))
+    assert m[("glideslope_scored_rows", None)] == len(predictions)
+    assert abs(m[("glideslope_mean_score", None)] - float(predictions["prediction"].mean())) < 1e-9
+    state = load_state(USECASE, lake)
+    check = state["checks"][max(state["checks"])]
+    assert m[("glideslope_drift_share", None)] == check["drift_share"]
+    assert m[("glideslope_drifted_columns", None)] == len(check["drifted_columns"])
+    assert m[("glideslope_escalation_open", None)] == 0  # acknowledged at the end of the races
+    assert all(m[("glideslope_metrics_source_up", s)] == 1 for s in ("mlflow", "lake", "state"))

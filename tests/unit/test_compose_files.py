@@ -315,3 +315,68 @@ def test_spark_s3a_settings_for_an_s3_lake():
     assert conf["spark.hadoop.fs.s3a.connection.ssl.enabled"] == "false"
     assert not [k for k in conf if "secret" in k or "access.key" in k]  # credentials come from the environment
     assert spark_s3a_conf(settings({"GLIDESLOPE_PROFILE": "embedded"})) == {}
+
+
+OBSERVABILITY = PROJECT_ROOT / "include" / "observability"
+_METRIC = re.compile(r"\b(glideslope_[a-z_]+|airflow_[a-z_]+)\b")
+
+
+def _mounts(service: str) -> dict[str, Path]:
+    """Container path -> committed file or folder, for the service's bind mounts."""
+    out = {}
+    for vol in services()[service].get("volumes", []):
+        source, target = vol.split(":")[:2]
+        if source.startswith("."):
+            out[target] = PROJECT_ROOT / source
+    return out
+
+
+def test_prometheus_scrapes_the_plugin_endpoint_and_airflow_statsd():
+    from glideslope.airflow.metrics_app import PREFIX
+
+    mounts = _mounts("prometheus")
+    prom = yaml.safe_load(mounts["/etc/prometheus/prometheus.yml"].read_text())
+    jobs = {j["job_name"]: j for j in prom["scrape_configs"]}
+    assert jobs["glideslope"]["metrics_path"] == PREFIX
+    assert jobs["glideslope"]["static_configs"][0]["targets"] == ["airflow-apiserver:8080"]
+    exporter = services()["statsd-exporter"]
+    web = next(a for a in exporter["command"] if a.startswith("--web.listen-address=")).rsplit(":", 1)[1]
+    udp = next(a for a in exporter["command"] if a.startswith("--statsd.listen-udp=")).rsplit(":", 1)[1]
+    assert jobs["airflow"]["static_configs"][0]["targets"] == [f"statsd-exporter:{web}"]
+    env = common_env()
+    assert env["AIRFLOW__METRICS__STATSD_ON"] == "True"
+    assert (env["AIRFLOW__METRICS__STATSD_HOST"], env["AIRFLOW__METRICS__STATSD_PORT"]) == ("statsd-exporter", udp)
+    for rule_file in prom["rule_files"]:
+        assert rule_file in mounts, f"prometheus reads {rule_file}, which compose does not mount"
+
+
+def test_alert_rules_name_exported_metrics():
+    from glideslope.gauges import HELP
+
+    rules = yaml.safe_load((OBSERVABILITY / "prometheus" / "alerts.yml").read_text())
+    by_name = {r["alert"]: r for g in rules["groups"] for r in g["rules"]}
+    assert set(by_name) == {"GlideslopeScoringStale", "GlideslopeEscalationOpen"}
+    assert "glideslope_seconds_since_last_scoring" in by_name["GlideslopeScoringStale"]["expr"]
+    assert "glideslope_escalation_open" in by_name["GlideslopeEscalationOpen"]["expr"]
+    for rule in by_name.values():
+        assert set(_METRIC.findall(rule["expr"])) <= set(HELP), rule["expr"]
+
+
+def test_grafana_dashboard_is_provisioned_and_draws_exported_metrics():
+    from glideslope.gauges import HELP
+
+    mounts = _mounts("grafana")
+    provisioning = mounts["/etc/grafana/provisioning"]
+    (source,) = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())["datasources"]
+    assert source["url"] == "http://prometheus:9090" and source["type"] == "prometheus"
+    (provider,) = yaml.safe_load((provisioning / "dashboards" / "glideslope.yml").read_text())["providers"]
+    dashboards = mounts[provider["options"]["path"]]
+    dash = json.loads((dashboards / "glideslope.json").read_text())
+    exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+    assert {p["datasource"]["uid"] for p in dash["panels"]} == {source["uid"]}
+    drawn = {m for e in exprs for m in _METRIC.findall(e)}
+    glideslope = {m for m in drawn if m.startswith("glideslope_")}
+    assert glideslope <= set(HELP), f"panels draw metrics the endpoint does not export: {glideslope - set(HELP)}"
+    assert {"glideslope_champion_live_metric", "glideslope_drift_share", "glideslope_seconds_since_last_scoring",
+            "glideslope_escalation_open"} <= glideslope
+    assert any(m.startswith("airflow_") for m in drawn), "no panel draws Airflow's own metrics"

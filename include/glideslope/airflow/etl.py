@@ -95,15 +95,20 @@ def build_etl_dag(uc: UseCase) -> Any:
 
         @task(task_id="validate_raw_day")
         def validate_raw_day(**context: Any) -> dict:
+            from glideslope import lineage
+            from glideslope.airflow.lineage import report
             from glideslope.etl.pipeline import validate_raw
             from glideslope.quality import DataQualityError
 
             spec, ds = uc, run_request(name, context).require_ds()
             try:
-                return validate_raw(spec, ds)
+                result = validate_raw(spec, ds)
             except DataQualityError as e:
+                report(context, lineage.quarantined, spec, ds, e.reports, e.quarantined)
                 _quarantine_alert(spec, ds, e, context)
                 raise AirflowFailException(str(e)) from e  # bad data: retrying cannot help
+            report(context, lineage.raw_validation, spec, ds, result)
+            return result
 
         connect_conn_id = settings().spark_connect_conn_id
         if connect_conn_id:
@@ -139,6 +144,8 @@ def build_etl_dag(uc: UseCase) -> Any:
 
         @task(task_id="validate_and_publish", outlets=[features])
         def validate_and_publish(**context: Any):  # type: ignore[no-untyped-def]
+            from glideslope import lineage
+            from glideslope.airflow.lineage import report
             from glideslope.etl.pipeline import validate_and_publish as publish
             from glideslope.quality import DataQualityError
 
@@ -147,8 +154,10 @@ def build_etl_dag(uc: UseCase) -> Any:
             try:
                 result = publish(spec, ds)
             except DataQualityError as e:
+                report(context, lineage.quarantined, spec, ds, e.reports, e.quarantined)
                 _quarantine_alert(spec, ds, e, context)
                 raise AirflowFailException(str(e)) from e
+            report(context, lineage.publication, spec, ds, result)
             yield Metadata(features, extra={"ds": ds, "outputs": {k: v["rows"] for k, v in result["outputs"].items()},
                                             "trigger": req.trigger, "run_id": req.run_id})
             return result

@@ -68,6 +68,10 @@ def build_features_dag(uc: UseCase) -> Any:
                     f"days {days} are not newer than the online store's watermark {result['watermark']}: "
                     "the online store already holds newer values"
                 )
+            from glideslope.airflow.lineage import report
+            from glideslope.lineage import materialization
+
+            report(context, materialization, uc, result)
             yield Metadata(online, extra={"ds": result["watermark"], "days": result["days"],
                                           "trigger": req.trigger, "run_id": req.run_id})
             return result

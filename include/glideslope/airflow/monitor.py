@@ -109,9 +109,15 @@ def build_monitor_dag(uc: UseCase) -> Any:
             nights = nights_to_check(req, Lake.for_usecase(name), load_state(name).get("checks", {}))
             if not nights:
                 raise AirflowSkipException(f"no predicted night of {name} to check")
+            from glideslope.airflow.lineage import report
+            from glideslope.lineage import drift_lineage
+
             earlier = [run_check(uc, ds) for ds in nights[:-1]]
             context["ti"].xcom_push(key="earlier_checks", value=earlier)
-            return run_check(uc, nights[-1])
+            latest = run_check(uc, nights[-1])
+            for numbers in [*earlier, latest]:
+                report(context, drift_lineage, uc, numbers)
+            return latest
 
         @task.branch(task_id="decide_action")
         def decide_action(numbers: dict, **context: Any) -> str:

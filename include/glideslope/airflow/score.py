@@ -58,16 +58,25 @@ def build_score_dag(uc: UseCase) -> Any:
             days = nights_to_score(uc, req, Lake.for_usecase(name))
             if not days:
                 raise AirflowSkipException(f"no night of {name} with features and entities left to score")
+            from glideslope.airflow.lineage import report
+            from glideslope.lineage import scoring_lineage
+
             try:
-                return [score_day(uc, ds) for ds in days]
+                scored = [score_day(uc, ds) for ds in days]
             except NoChampion as e:
                 raise AirflowSkipException(str(e)) from e
+            for s in scored:
+                report(context, scoring_lineage, uc, s)
+            return scored
 
         @task(task_id="push_predictions_online", outlets=[predictions])
         def push_predictions_online(scored: Any, **context: Any):  # type: ignore[no-untyped-def]
+            from glideslope.airflow.lineage import report
+            from glideslope.lineage import push_lineage
             from glideslope.scoring import push_predictions
 
             pushed = [push_predictions(uc, s["ds"]) for s in scored]
+            report(context, push_lineage, uc, [s["ds"] for s in scored])
             yield Metadata(predictions, extra={
                 "ds": scored[-1]["ds"], "days": [s["ds"] for s in scored],
                 "model_version": scored[-1]["model_version"], "rows": sum(s["rows"] for s in scored),

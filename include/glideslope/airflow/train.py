@@ -107,10 +107,14 @@ def training_task(uc: UseCase, plan: Any, training_set: Any) -> Any:
 
     @task(task_id="train_candidates")
     def train_candidates(plan: dict, training_set: dict) -> dict:
+        from glideslope.airflow.lineage import report
+        from glideslope.lineage import training_lineage
         from glideslope.training import train_for_plan
         from glideslope.training.plan import TrainingPlan
 
-        return train_for_plan(uc, TrainingPlan.from_summary(plan), training_set=training_set["uri"])
+        result = train_for_plan(uc, TrainingPlan.from_summary(plan), training_set=training_set["uri"])
+        report(None, training_lineage, uc, result)
+        return result
 
     return train_candidates(plan, training_set)
 
@@ -204,9 +208,13 @@ def build_train_dag(uc: UseCase) -> Any:
 
         @task(task_id="build_training_set")
         def build_training_set(plan: Any) -> dict:
+            from glideslope.airflow.lineage import report
+            from glideslope.lineage import training_set_lineage
             from glideslope.training import build_training_set as build
 
-            return build(uc, plan["ds"], plan["window_days"], plan["holdout_days"])
+            result = build(uc, plan["ds"], plan["window_days"], plan["holdout_days"])
+            report(None, training_set_lineage, uc, result)
+            return result
 
         @task(task_id="evaluate_challenger")
         def evaluate_challenger(plan: Any, trained: Any) -> dict:
@@ -222,12 +230,16 @@ def build_train_dag(uc: UseCase) -> Any:
         def promote_champion(evaluation: Any) -> dict:
             from airflow.sdk.exceptions import AirflowFailException
 
+            from glideslope.airflow.lineage import report
+            from glideslope.lineage import promotion_lineage
             from glideslope.registry.promotion import PromotionConflict, promote
 
             try:
-                return promote(uc, evaluation)
+                result = promote(uc, evaluation)
             except PromotionConflict as e:  # retrying would promote against a stale evaluation
                 raise AirflowFailException(str(e)) from e
+            report(None, promotion_lineage, uc, {**evaluation, **result})
+            return result
 
         @task(task_id="keep_champion")
         def keep_champion(evaluation: Any) -> dict:

@@ -29,6 +29,7 @@ class SparkInputs:
         self.spark = spark
         self.lake = lake
         self.null_markers = null_markers or {}  # source -> its spec's null_markers
+        self.read: list[str] = []  # every file handed to the transform: its lineage inputs
 
     def _read_csv(self, paths: list[str], null_markers: list[str] | None = None) -> Any:
         """Every column as text; a cell that is one of ``null_markers`` (default ``NA``) or empty is null."""
@@ -47,12 +48,14 @@ class SparkInputs:
         if not paths:
             raise FileNotFoundError(f"no raw {source!r} file landed for {days[0]}..{days[-1]} under "
                                     f"{self.lake.base}/raw/{source}")
+        self.read += paths
         return self._read_csv(paths, self.null_markers.get(source))
 
     def reference(self, name: str) -> Any:
         path = self.lake.reference(name)
         if not self.lake.exists(path):
             raise FileNotFoundError(f"reference data {name!r} has not landed: {path}")
+        self.read.append(path)
         return self._read_csv([path])
 
 
@@ -120,9 +123,13 @@ def run(usecase: str, days: list[str], lake_root: str | None = None,
         with tempfile.TemporaryDirectory(prefix="glideslope-spark-") as tmp:
             for ds in days:
                 t0 = time.monotonic()
+                inputs.read = []
                 outputs = transform.build(inputs, ds)
                 summary[ds] = {name: write_single_parquet(df, lake, lake.staging(ds, name), Path(tmp))
                                for name, df in outputs.items()}
+                # What the outputs were made from (the trailing window's raw days, the reference
+                # data), for the publishing task's lineage: glideslope.lineage.publication.
+                lake.write_json(lake.staging_inputs(ds), sorted(set(inputs.read)))
                 log.info("transformed %s in %.1fs: %s", ds, time.monotonic() - t0, summary[ds])
                 print(f"[glideslope] {uc.name} {ds} staged {summary[ds]}", flush=True)
     finally:
