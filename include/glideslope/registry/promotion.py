@@ -223,9 +223,9 @@ def rollback(uc: UseCase, reason: str, to_version: str | None = None, ds: str | 
               "model_version_url": tracking.model_version_url(cfg, name, target)}
     client.set_model_version_tag(name, current, "glideslope.decision", "rolled_back")
     client.set_model_version_tag(name, current, "glideslope.rolled_back",
-                                 json.dumps({"to": target, "reason": reason, "at": at}))
+                                 json.dumps({"to": target, "reason": reason, "at": at, "ds": ds}))
     client.set_model_version_tag(name, target, "glideslope.restored",
-                                 json.dumps({"from": current, "reason": reason, "at": at}))
+                                 json.dumps({"from": current, "reason": reason, "at": at, "ds": ds}))
     target_run = client.get_model_version(name, target).run_id
     if target_run:
         client.log_dict(target_run, record, f"promotion/rollback-from-v{current}-{at.replace(':', '')}.json")
