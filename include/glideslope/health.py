@@ -117,7 +117,7 @@ def default_range(days: list[str], nights: int = DEFAULT_NIGHTS) -> tuple[str | 
     if not days:
         return None, None
     end = max(days)
-    return (date.fromisoformat(end) - timedelta(days=nights - 1)).isoformat(), end
+    return max(min(days), (date.fromisoformat(end) - timedelta(days=nights - 1)).isoformat()), end
 
 
 def nights(uc: UseCase, start: str | None = None, end: str | None = None,

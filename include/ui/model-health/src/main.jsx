@@ -150,15 +150,17 @@ function Charts({ summary, nights, events }) {
   return (
     <>
       <Section title={`Live ${metric.label} of the champion, night by night`} testId="metric-chart">
+        {summary.performance_floor == null ? <p style={{ fontSize: 12 }}>No performance floor set (drift.performance_floor).</p> : null}
         <ResponsiveContainer width="100%" height={height}>
           <ComposedChart data={data} margin={{ top: 18, right: 24, left: 0, bottom: 0 }}>
             <CartesianGrid strokeDasharray="3 3" opacity={0.4} />
             <XAxis dataKey="ds" fontSize={11} />
-            <YAxis fontSize={11} domain={["auto", "auto"]} />
+            <YAxis fontSize={11} domain={[(d) => d - Math.abs(d) * 0.03, "auto"]} tickFormatter={(v) => Number(v).toFixed(2)} />
             {tip}
             {summary.performance_floor != null ? (
               <ReferenceLine
                 y={summary.performance_floor}
+                ifOverflow="extendDomain"
                 stroke="#cf222e"
                 strokeDasharray="6 3"
                 label={{ value: `floor ${summary.performance_floor}`, fontSize: 11, fill: "#cf222e", position: "insideTopRight" }}
@@ -178,6 +180,7 @@ function Charts({ summary, nights, events }) {
             {tip}
             <ReferenceLine
               y={summary.drift_share_threshold}
+              ifOverflow="extendDomain"
               stroke="#cf222e"
               strokeDasharray="6 3"
               label={{ value: `threshold ${summary.drift_share_threshold}`, fontSize: 11, fill: "#cf222e", position: "insideTopRight" }}
