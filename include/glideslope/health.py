@@ -273,6 +273,7 @@ def timeline(uc: UseCase, start: str | None = None, end: str | None = None,
                 "ds": tags.get("glideslope.decision_ds"), "at": tags.get("glideslope.decision_at"),
                 "reason": tags.get("glideslope.decision_reason"), "message": tags.get("glideslope.decision_message"),
                 "numbers": tags.get("glideslope.decision_numbers"), "evidence": _evidence(record),
+                "review": tags.get("glideslope.review"),  # who approved or rejected (promotion.approval)
                 "run_url": run_url, "model_version_url": entry["model_version_url"],
             })
         rolled = _json_tag(tags, "glideslope.rolled_back")

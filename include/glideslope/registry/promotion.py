@@ -143,6 +143,8 @@ def _record(client: Any, evaluation: dict[str, Any], outcome: str, extra: dict[s
         "glideslope.decision_at": record["recorded_at"],
         "glideslope.decision_champion": str(champ),
     }
+    if record.get("review"):
+        tags["glideslope.review"] = record["review"]["summary"][:4000]
     for k, v in tags.items():
         client.set_model_version_tag(name, chall, k, v)
     if champ is not None and champ != chall:
@@ -154,8 +156,13 @@ def _record(client: Any, evaluation: dict[str, Any], outcome: str, extra: dict[s
     return record
 
 
-def promote(uc: UseCase, evaluation: dict[str, Any], cfg: Settings | None = None) -> dict[str, Any]:
-    """Move ``champion`` to the evaluated challenger, if the decision allows and nobody moved it meanwhile."""
+def promote(uc: UseCase, evaluation: dict[str, Any], cfg: Settings | None = None,
+            review: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Move ``champion`` to the evaluated challenger, if the decision allows and nobody moved it meanwhile.
+
+    ``review`` (:meth:`glideslope.registry.review.Review.to_dict`) is the approval a person gave,
+    or the timeout's default; it is recorded with the decision.
+    """
     cfg = tracking.configure(cfg or settings())
     if not evaluation["decision"]["promote"]:
         raise ValueError(f"{evaluation['registered_model']} v{evaluation['challenger_version']} was rejected "
@@ -175,17 +182,26 @@ def promote(uc: UseCase, evaluation: dict[str, Any], cfg: Settings | None = None
         history.append(expected)  # champion set outside glideslope: keep the chain walkable
     client.set_registered_model_alias(name, CHAMPION, chall)
     _set_history(client, name, [*history, chall])
-    record = _record(client, evaluation, "promoted", {"previous_champion": expected})
-    return {k: record[k] for k in ("usecase", "ds", "registered_model", "challenger_version", "champion_version",
-                                   "reason", "message", "final_outcome", "run_url", "model_version_url")}
+    record = _record(client, evaluation, "promoted", {"previous_champion": expected, **_review(review)})
+    return _result(record)
 
 
-def reject(uc: UseCase, evaluation: dict[str, Any], cfg: Settings | None = None) -> dict[str, Any]:
+def reject(uc: UseCase, evaluation: dict[str, Any], cfg: Settings | None = None,
+           review: dict[str, Any] | None = None) -> dict[str, Any]:
     """Record that the challenger stays a challenger; ``champion`` is not touched."""
     cfg = tracking.configure(cfg or settings())
-    record = _record(tracking.client(cfg), evaluation, "rejected")
-    return {k: record[k] for k in ("usecase", "ds", "registered_model", "challenger_version", "champion_version",
-                                   "reason", "message", "final_outcome", "run_url", "model_version_url")}
+    record = _record(tracking.client(cfg), evaluation, "rejected", _review(review))
+    return _result(record)
+
+
+def _review(review: dict[str, Any] | None) -> dict[str, Any]:
+    return {"review": review} if review else {}
+
+
+def _result(record: dict[str, Any]) -> dict[str, Any]:
+    keys = ("usecase", "ds", "registered_model", "challenger_version", "champion_version", "reason", "message",
+            "final_outcome", "run_url", "model_version_url", "review")
+    return {k: record[k] for k in keys if k in record}
 
 
 def rollback(uc: UseCase, reason: str, to_version: str | None = None, ds: str | None = None,

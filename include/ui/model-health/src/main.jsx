@@ -240,7 +240,10 @@ function Timeline({ timeline }) {
               {e.kind === "rolled_back" ? `v${e.version} → v${e.to_version}` : `v${e.version}`}
               {e.previous_champion && e.kind !== "rolled_back" ? ` (champion was v${e.previous_champion})` : ""}
             </td>
-            <td style={td}>{e.reason}{e.message ? ` — ${e.message}` : ""}</td>
+            <td style={td}>
+              {e.reason}{e.message ? ` — ${e.message}` : ""}
+              {e.review ? <div data-testid="review" style={{ fontSize: 12 }}>review: {e.review}</div> : null}
+            </td>
             <td style={td}>{evidenceText(e.evidence) || e.numbers || ""}</td>
             <td style={td}>
               {e.run_url ? <a href={e.run_url} target="_blank" rel="noreferrer">run</a> : null}{" "}
