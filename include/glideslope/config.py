@@ -92,6 +92,9 @@ class ScoringSpec(_Strict):
     table: str = Field("to_score", description="Curated table of the entities scored on night D "
                        "(curated/<table>/ds=D, e.g. tomorrow's schedule).")
     chunk_rows: int = Field(50_000, ge=100, description="Rows scored per chunk (bounds the memory used).")
+    deadline_minutes: int | None = Field(
+        180, ge=1, description="A nightly scoring run not finished this long after it was queued alerts (warning "
+        "route) through Airflow's Deadline Alerts; null: no deadline.")
 
 
 class CandidateSpec(_Strict):
