@@ -68,3 +68,11 @@ def test_the_question_shows_the_decision_and_its_links() -> None:
     assert subject == "flight_delay: promote v3 to champion?"
     assert "challenger **v3**" in body and "champion **v2**" in body and "delta 0.05" in body
     assert "(http://mlflow/#/experiments/1/runs/abc)" in body and "**reject** (promotion.approval_default)" in body
+
+
+def test_the_dag_processor_can_store_the_dag_with_its_question() -> None:
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    _, dag = _train_dag("required")
+    stored = DagSerialization.from_dict(DagSerialization.to_dict(dag))
+    assert stored.get_task("request_approval").downstream_task_ids == {"promote_champion", "keep_champion_after_review"}
