@@ -14,6 +14,7 @@ SYNCED   := $(VENV)/.synced
 CHROMIUM := /usr/bin/chromium
 LAYERS   := dags unit integration services browser
 USECASE  ?= flight_delay
+UI_DIR   := include/ui/model-health
 
 # uv from PATH, else the module that `pip install uv` puts next to $(PYTHON).
 UV := $(shell command -v uv 2>/dev/null)
@@ -30,7 +31,7 @@ export JAVA_HOME := $(patsubst %/bin/java,%,$(JAVA_BIN))
 endif
 
 .PHONY: help demo test $(addprefix test-,$(LAYERS)) up down status lint mlflow-ui clean distclean \
-        venv java chromium
+        venv java chromium ui
 
 help:
 	@echo "make demo        run the whole loop on replayed real days (embedded profile)"
@@ -39,6 +40,7 @@ help:
 	@echo "make up / down   start / stop Airflow (UI on http://127.0.0.1:8080) and the MLflow UI"
 	@echo "make status      what runs, and where"
 	@echo "make lint        ruff + mypy"
+	@echo "make ui          rebuild the committed model-health bundle (npm ci from the lockfile + vite)"
 	@echo "make mlflow-ui   serve the MLflow UI in the foreground"
 	@echo "make clean       stop, then delete local state (.glideslope) and caches; distclean also .venv"
 
@@ -103,6 +105,15 @@ mlflow-ui: venv
 
 # The dependency audit needs PyPI's advisory data: where it cannot be reached it says so and
 # does not fail (GLIDESLOPE_AUDIT_REQUIRED=true makes it fail); see docs/security.md.
+
+# The model-health page's bundle is committed (include/glideslope/airflow/static/model-health.js), so
+# nothing that runs Airflow needs Node. After editing $(UI_DIR), rebuild it with Node 20 + npm; the
+# stamp beside the bundle records the sources it came from (tests/unit/test_model_health.py checks it).
+ui: venv
+	cd $(UI_DIR) && npm ci --no-audit --no-fund && npm run build
+	$(BIN)/python -c "from pathlib import Path; from glideslope.airflow.health import BUNDLE_STAMP, \
+	  ui_sources_digest; BUNDLE_STAMP.write_text(ui_sources_digest(Path('$(UI_DIR)')) + '\n')"
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy

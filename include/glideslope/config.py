@@ -97,6 +97,9 @@ class ScoringSpec(_Strict):
     table: str = Field("to_score", description="Curated table of the entities scored on night D "
                        "(curated/<table>/ds=D, e.g. tomorrow's schedule).")
     chunk_rows: int = Field(50_000, ge=100, description="Rows scored per chunk (bounds the memory used).")
+    deadline_minutes: int | None = Field(
+        180, ge=1, description="A nightly scoring run not finished this long after it was queued alerts (warning "
+        "route) through Airflow's Deadline Alerts; null: no deadline.")
 
 
 class CandidateSpec(_Strict):
@@ -137,6 +140,12 @@ class PromotionSpec(_Strict):
     slices: list[str] = Field(default_factory=list)
     slice_tolerance: float = Field(0.02, ge=0)
     min_slice_rows: int = Field(200, ge=1)
+    approval: Literal["required", "none"] = Field(
+        "none", description="required: when the policy passes, a person approves or rejects in the Airflow UI "
+        "(Required actions of the train DAG) before champion moves; none: the policy alone decides.")
+    approval_timeout_hours: float = Field(24.0, gt=0, description="How long a promotion waits for an answer.")
+    approval_default: Literal["approve", "reject"] = Field(
+        "reject", description="What happens when nobody answers within approval_timeout_hours (the alert says so).")
 
     @model_validator(mode="before")
     @classmethod

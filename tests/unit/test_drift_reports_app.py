@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from auth_support import ADMIN, install
 from fastapi.testclient import TestClient
 
 from glideslope.airflow.reports import create_app, require_user
@@ -17,6 +18,7 @@ def client(tmp_path, monkeypatch):
     lake = Lake(root=str(tmp_path), usecase="flight_delay")
     lake.publish_bytes(f"{lake.report_dir('drift', '2013-06-19')}/report.html", b"<html>evidently</html>")
     lake.publish_bytes(f"{lake.report_dir('drift', '2013-06-19')}/numbers.json", b'{"ds": "2013-06-19"}')
+    install(monkeypatch)  # the admin below may read every use case
     app = create_app()
     yield TestClient(app), app
 
@@ -28,7 +30,7 @@ def test_login_is_required(client):
 
 def test_serves_the_days_report_and_numbers(client):
     c, app = client
-    app.dependency_overrides[require_user] = lambda: None
+    app.dependency_overrides[require_user] = lambda: ADMIN
     r = c.get("/reports/flight_delay/drift/2013-06-19")
     assert r.status_code == 200 and r.text == "<html>evidently</html>" and r.headers["content-type"].startswith(
         "text/html")
@@ -44,7 +46,7 @@ def test_serves_the_days_report_and_numbers(client):
 ])
 def test_anything_else_is_not_found(client, path):
     c, app = client
-    app.dependency_overrides[require_user] = lambda: None
+    app.dependency_overrides[require_user] = lambda: ADMIN
     assert c.get(path).status_code == 404
 
 
@@ -52,7 +54,7 @@ def test_index_lists_checks(client, tmp_path):
     from glideslope.drift.state import update_state
 
     c, app = client
-    app.dependency_overrides[require_user] = lambda: None
+    app.dependency_overrides[require_user] = lambda: ADMIN
     with update_state("flight_delay") as state:
         state["checks"]["2013-06-19"] = {"status": "drift", "drift_share": 0.3, "drifted_columns": ["wx_temp_mean"],
                                          "live_roc_auc": 0.61, "champion_version": "2"}
@@ -68,7 +70,7 @@ def test_index_names_each_use_cases_metric(client, tmp_path, monkeypatch):
     from glideslope.drift.state import update_state
 
     c, app = client
-    app.dependency_overrides[require_user] = lambda: None
+    app.dependency_overrides[require_user] = lambda: ADMIN
     root = tmp_path / "usecases"
     write_spec(root, yaml.safe_load((DEFAULT_USECASES_DIR / "flight_delay" / "usecase.yaml").read_text()))
     write_spec(root, regression_spec())

@@ -7,7 +7,9 @@ Mounted by ``plugins/glideslope_plugin.py`` at ``/glideslope``:
 * ``/glideslope/reports/<usecase>/drift/<ds>/performance.html`` and ``.../numbers.json``.
 
 Files are read through the lake (local folder or S3). Requests need the same login as the
-Airflow UI (its JWT cookie or a bearer token). Only the fixed file names above can be read: the
+Airflow UI (its JWT cookie or a bearer token): none is 401. A use case's reports need read access to
+its DAGs (``glideslope.airflow.auth``): without it 403, and the index lists only the use cases the
+user may read. Only the fixed file names above can be read: the
 path parts are validated, never joined blindly.
 """
 
@@ -17,21 +19,17 @@ import html
 import re
 from typing import Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException
 from fastapi.responses import HTMLResponse, Response
+
+from glideslope.airflow.auth import CurrentUser, current_user, readable_usecases, require_usecase_read
 
 _DS = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 KINDS = ("drift",)
 FILES = {"report.html": "text/html", "performance.html": "text/html", "numbers.json": "application/json"}
 
 
-async def require_user(request: Request) -> None:
-    from airflow.api_fastapi.auth.managers.base_auth_manager import COOKIE_NAME_JWT_TOKEN
-    from airflow.api_fastapi.core_api.security import resolve_user_from_token
-
-    auth = request.headers.get("authorization", "")
-    token = auth[7:] if auth.lower().startswith("bearer ") else request.cookies.get(COOKIE_NAME_JWT_TOKEN)
-    await resolve_user_from_token(token)
+require_user = current_user  # the login every route needs; kept under this name for the apps' tests
 
 
 def _lake(usecase: str) -> Any:
@@ -74,14 +72,14 @@ def _live(check: dict[str, Any], metric: str | None) -> str:
     return ""
 
 
-def _index() -> str:
+def _index(user: Any) -> str:
     from glideslope.config import SpecError, list_usecases, load_usecase
     from glideslope.drift.state import load_state
     from glideslope.metrics import label
 
     esc = html.escape
     parts = ["<html><body style='font-family:sans-serif'><h1>Glideslope drift reports</h1>"]
-    for uc in list_usecases():
+    for uc in readable_usecases(user, list_usecases()):
         state = load_state(uc)
         paused = state.get("paused")
         parts.append(f"<h2>{esc(uc)}</h2>")
@@ -115,14 +113,14 @@ def create_app() -> FastAPI:
     app = FastAPI(title="Glideslope reports", dependencies=[Depends(require_user)])
 
     @app.get("/reports", response_class=HTMLResponse)
-    def index() -> str:
-        return _index()
+    def index(user: CurrentUser) -> str:
+        return _index(user)
 
-    @app.get("/reports/{usecase}/{kind}/{ds}")
+    @app.get("/reports/{usecase}/{kind}/{ds}", dependencies=[Depends(require_usecase_read)])
     def report(usecase: str, kind: str, ds: str) -> Response:
         return _read(usecase, kind, ds, "report.html")
 
-    @app.get("/reports/{usecase}/{kind}/{ds}/{name}")
+    @app.get("/reports/{usecase}/{kind}/{ds}/{name}", dependencies=[Depends(require_usecase_read)])
     def report_file(usecase: str, kind: str, ds: str, name: str) -> Response:
         return _read(usecase, kind, ds, name)
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from glideslope.airflow.assets import online_features_asset, predictions_asset
 from glideslope.airflow.dagkit import dag_kwargs, ds_param
+from glideslope.airflow.deadline import scoring_deadline
 from glideslope.airflow.request import run_request
 from glideslope.config import UseCase
 
@@ -29,6 +30,10 @@ another, or a gap, is caught up); with no predictions yet, only the newest night
    `{uc.name}.predictions` (extra: the nights, the model version), which schedules
    `{uc.name}__monitor`.
 
+**Deadline**: a run not finished {uc.scoring.deadline_minutes} minutes after it was queued
+(`scoring.deadline_minutes`; none when null) sends a `scoring_late` warning through the alert
+routes (Airflow Deadline Alerts, reference: the run's queue time).
+
 **No champion yet**: `score_next_period` is *skipped* with the reason in its log; nothing is
 written. **On failure**: the previous predictions of D (if any) stay in place.
 """
@@ -44,6 +49,7 @@ def build_score_dag(uc: UseCase) -> Any:
     with DAG(schedule=[online_features_asset(name)], **dag_kwargs(
         uc, "score", DOC,
         params={"ds": ds_param()},
+        deadline=scoring_deadline(uc),
     )) as dag:
 
         @task(task_id="score_next_period")

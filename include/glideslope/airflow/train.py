@@ -13,7 +13,7 @@ from glideslope.airflow.assets import drift_asset
 from glideslope.airflow.dagkit import dag_kwargs
 from glideslope.airflow.links import with_mlflow_links
 from glideslope.airflow.request import queued_events, run_request
-from glideslope.config import UseCase, settings
+from glideslope.config import Severity, UseCase, settings
 
 DOC = """\
 # {uc.name} — train, compare with the champion, promote or keep
@@ -41,6 +41,11 @@ Runs on the cron `{uc.schedule.train}` (UTC; none when null), whenever `{uc.name
    during the evaluation) *or* **`keep_champion`** runs (rejection recorded); the other is skipped.
    The decision, its numbers and reason are tags on both model versions and a JSON artifact on the
    challenger's run; the task buttons link to the MLflow run and model version.
+   With `promotion.approval: required` (this use case: **{uc.promotion.approval}**) a passing
+   decision first waits in **`request_approval`** (Airflow's Required actions): Approve runs
+   `promote_champion`, Reject runs `keep_champion_after_review`; who answered, when and why is
+   recorded. Without an answer within {uc.promotion.approval_timeout_hours:g} h the default
+   `{uc.promotion.approval_default}` applies and the alert says so.
 6. `notify` — an alert with the outcome, and the outcome recorded for the drift monitor
    (a failed training too: drift that outlives a failed retrain escalates).
 
@@ -135,10 +140,62 @@ def _alert(name: str, result: dict[str, Any], kind: str) -> Any:
         title = f"{name}: v{v} promoted to champion" + (f" (was v{champ})" if champ else "")
     else:
         title = f"{name}: challenger v{v} rejected, " + (f"champion v{champ} stays" if champ else "no champion yet")
-    return Alert(usecase=name, ds=result["ds"], kind=kind,
-                 severity="warning" if not promoted and result["reason"] == "below_floor" else "info",
-                 title=title, body=f"{result['reason']}: {result['message']}", links=links,
-                 facts={"challenger_version": v, "champion_version": champ, "reason": result["reason"]})
+    facts = {"challenger_version": v, "champion_version": champ, "reason": result["reason"]}
+    review = result.get("review")
+    if review:
+        facts["review"] = review["summary"]
+        title += " (approval timed out: default applied)" if review["timed_out"] else (
+            f" ({'approved' if review['approved'] else 'rejected'} by {review['by']})")
+    severity: Severity = ("warning" if not promoted and result["reason"] in ("below_floor", "approval_timed_out")
+                          else "info")
+    return Alert(usecase=name, ds=result["ds"], kind=kind, severity=severity,
+                 title=title, body=f"{result['reason']}: {result['message']}", links=links, facts=facts)
+
+
+APPROVAL_BODY = """\
+The promotion policy passed for **{name}**: challenger **v{{{{ ev['challenger_version'] }}}}** against
+champion **v{{{{ ev['champion_version'] }}}}** on the holdout {{{{ ev['holdout'] }}}} ({{{{ ev['holdout_rows'] }}}} rows).
+
+* decision: `{{{{ ev['reason'] }}}}` — {{{{ ev['message'] }}}}
+* {{{{ ev['decision']['evidence']['metric'] }}}}: challenger {{{{ ev['decision']['evidence']['challenger'] }}}},
+  champion {{{{ ev['decision']['evidence']['champion'] }}}}, delta {{{{ ev['decision']['evidence']['delta'] }}}}
+  (CI {{{{ ev['decision']['evidence']['ci_low'] }}}} … {{{{ ev['decision']['evidence']['ci_high'] }}}})
+* [MLflow run]({{{{ ev['run_url'] }}}}) · [model version]({{{{ ev['model_version_url'] }}}}) ·
+  [model health](/plugin/model-health)
+
+**Approve** moves `champion` to v{{{{ ev['challenger_version'] }}}}; **Reject** keeps the champion and records
+the rejection. Without an answer within {hours:g} h: **{default}** (promotion.approval_default).
+"""
+
+
+def approval_task(uc: UseCase) -> Any:
+    """``request_approval``: Airflow's human-in-the-loop branch between a passing policy and the move."""
+    from datetime import timedelta
+
+    from airflow.providers.standard.operators.hitl import HITLBranchOperator
+    from airflow.sdk import Param
+
+    from glideslope.registry.review import APPROVE, OPTIONS, REJECT, default_option
+
+    rule = uc.promotion
+    body = APPROVAL_BODY.format(name=uc.name, hours=rule.approval_timeout_hours, default=rule.approval_default)
+    ev = "{% set ev = ti.xcom_pull(task_ids='evaluate_challenger') %}"
+    return HITLBranchOperator(
+        task_id="request_approval",
+        subject=ev + f"{uc.name}: promote v{{{{ ev['challenger_version'] }}}} to champion?",
+        body=ev + body,
+        options=OPTIONS,
+        options_mapping={APPROVE: "promote_champion", REJECT: "keep_champion_after_review"},
+        defaults=[default_option(rule)],
+        response_timeout=timedelta(hours=rule.approval_timeout_hours),
+        params={"note": Param("", type="string", description="Why (recorded on the model version and in the alert).")},
+    )
+
+
+def _review(uc: UseCase, ti: Any) -> Any:
+    from glideslope.registry.review import review_from_answer
+
+    return review_from_answer(ti.xcom_pull(task_ids="request_approval"), uc.promotion)
 
 
 def build_train_dag(uc: UseCase) -> Any:
@@ -222,24 +279,37 @@ def build_train_dag(uc: UseCase) -> Any:
 
             return evaluate(uc, plan["ds"], challenger_version=trained["challenger_version"])
 
+        approval = uc.promotion.approval == "required"
+
         @task.branch(task_id="decide_promotion")
         def decide_promotion(evaluation: Any) -> str:
-            return "promote_champion" if evaluation["decision"]["promote"] else "keep_champion"
+            if not evaluation["decision"]["promote"]:
+                return "keep_champion"
+            return "request_approval" if approval else "promote_champion"
 
         @task(task_id="promote_champion")
-        def promote_champion(evaluation: Any) -> dict:
+        def promote_champion(evaluation: Any, **context: Any) -> dict:
             from airflow.sdk.exceptions import AirflowFailException
 
             from glideslope.airflow.lineage import report
             from glideslope.lineage import promotion_lineage
             from glideslope.registry.promotion import PromotionConflict, promote
 
+            review = _review(uc, context["ti"]).to_dict() if approval else None
             try:
-                result = promote(uc, evaluation)
+                result = promote(uc, evaluation, review=review)
             except PromotionConflict as e:  # retrying would promote against a stale evaluation
                 raise AirflowFailException(str(e)) from e
             report(None, promotion_lineage, uc, {**evaluation, **result})
             return result
+
+        @task(task_id="keep_champion_after_review")
+        def keep_champion_after_review(evaluation: Any, **context: Any) -> dict:
+            from glideslope.registry.promotion import reject
+            from glideslope.registry.review import reviewed_rejection
+
+            review = _review(uc, context["ti"])
+            return reject(uc, reviewed_rejection(evaluation, review), review=review.to_dict())
 
         @task(task_id="keep_champion")
         def keep_champion(evaluation: Any) -> dict:
@@ -275,7 +345,7 @@ def build_train_dag(uc: UseCase) -> Any:
                 mark_drift_events_consumed(uc, events, context.get("run_id"))  # answered: retraining is paused
                 return {"kind": "skipped", "reason": plan["skip"], "events": len(events)}
             for task_id, kind in (("promote_champion", "promoted"), ("keep_champion", "rejected"),
-                                  ("rollback_champion", "rolled_back")):
+                                  ("keep_champion_after_review", "rejected"), ("rollback_champion", "rolled_back")):
                 result = ti.xcom_pull(task_ids=task_id)
                 if result:
                     # The drift monitor escalates when drift outlives a retrain: tell it one ran.
@@ -303,6 +373,14 @@ def build_train_dag(uc: UseCase) -> Any:
         kept = with_mlflow_links(keep_champion(evaluation))
         rolled = with_mlflow_links(rollback_champion(plan))
         path >> rolled
-        branch >> [promoted, kept]
-        [promoted, kept, rolled] >> notify()
+        done = notify()
+        if approval:
+            ask = approval_task(uc)
+            kept_after_review = with_mlflow_links(keep_champion_after_review(evaluation))
+            branch >> [ask, kept]
+            ask >> [promoted, kept_after_review]
+            kept_after_review >> done
+        else:
+            branch >> [promoted, kept]
+        [promoted, kept, rolled] >> done
     return dag

@@ -181,6 +181,8 @@ def _record(client: Any, evaluation: dict[str, Any], outcome: str, extra: dict[s
         "glideslope.decision_at": record["recorded_at"],
         "glideslope.decision_champion": str(champ),
     }
+    if record.get("review"):
+        tags["glideslope.review"] = record["review"]["summary"][:4000]
     for k, v in tags.items():
         client.set_model_version_tag(name, chall, k, v)
     if champ is not None and champ != chall:
@@ -192,8 +194,13 @@ def _record(client: Any, evaluation: dict[str, Any], outcome: str, extra: dict[s
     return record
 
 
-def promote(uc: UseCase, evaluation: dict[str, Any], cfg: Settings | None = None) -> dict[str, Any]:
-    """Move ``champion`` to the evaluated challenger, if the decision allows and nobody moved it meanwhile."""
+def promote(uc: UseCase, evaluation: dict[str, Any], cfg: Settings | None = None,
+            review: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Move ``champion`` to the evaluated challenger, if the decision allows and nobody moved it meanwhile.
+
+    ``review`` (:meth:`glideslope.registry.review.Review.to_dict`) is the approval a person gave,
+    or the timeout's default; it is recorded with the decision.
+    """
     cfg = tracking.configure(cfg or settings())
     if not evaluation["decision"]["promote"]:
         raise ValueError(f"{evaluation['registered_model']} v{evaluation['challenger_version']} was rejected "
@@ -222,17 +229,27 @@ def promote(uc: UseCase, evaluation: dict[str, Any], cfg: Settings | None = None
             history.append(expected)  # champion set outside glideslope: keep the chain walkable
         new_generation = _move_champion(client, name, chall, generation, [*history, chall])
         record = _record(client, evaluation, "promoted", {"previous_champion": expected,
-                                                           "champion_generation_now": new_generation})
-    return {k: record[k] for k in ("usecase", "ds", "registered_model", "challenger_version", "champion_version",
-                                   "reason", "message", "final_outcome", "run_url", "model_version_url")}
+                                                           "champion_generation_now": new_generation,
+                                                           **_review(review)})
+    return _result(record)
 
 
-def reject(uc: UseCase, evaluation: dict[str, Any], cfg: Settings | None = None) -> dict[str, Any]:
+def reject(uc: UseCase, evaluation: dict[str, Any], cfg: Settings | None = None,
+           review: dict[str, Any] | None = None) -> dict[str, Any]:
     """Record that the challenger stays a challenger; ``champion`` is not touched."""
     cfg = tracking.configure(cfg or settings())
-    record = _record(tracking.client(cfg), evaluation, "rejected")
-    return {k: record[k] for k in ("usecase", "ds", "registered_model", "challenger_version", "champion_version",
-                                   "reason", "message", "final_outcome", "run_url", "model_version_url")}
+    record = _record(tracking.client(cfg), evaluation, "rejected", _review(review))
+    return _result(record)
+
+
+def _review(review: dict[str, Any] | None) -> dict[str, Any]:
+    return {"review": review} if review else {}
+
+
+def _result(record: dict[str, Any]) -> dict[str, Any]:
+    keys = ("usecase", "ds", "registered_model", "challenger_version", "champion_version", "reason", "message",
+            "final_outcome", "run_url", "model_version_url", "review")
+    return {k: record[k] for k in keys if k in record}
 
 
 def rollback(uc: UseCase, reason: str, to_version: str | None = None, ds: str | None = None,
@@ -284,9 +301,9 @@ def rollback(uc: UseCase, reason: str, to_version: str | None = None, ds: str | 
                   "model_version_url": tracking.model_version_url(cfg, name, target)}
         client.set_model_version_tag(name, current, "glideslope.decision", "rolled_back")
         client.set_model_version_tag(name, current, "glideslope.rolled_back",
-                                     json.dumps({"to": target, "reason": reason, "at": at}))
+                                     json.dumps({"to": target, "reason": reason, "at": at, "ds": ds}))
         client.set_model_version_tag(name, target, "glideslope.restored",
-                                     json.dumps({"from": current, "reason": reason, "at": at}))
+                                     json.dumps({"from": current, "reason": reason, "at": at, "ds": ds}))
     target_run = client.get_model_version(name, target).run_id
     if target_run:
         client.log_dict(target_run, record, f"promotion/rollback-from-v{current}-{at.replace(':', '')}.json")
