@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from glideslope.errors import PermanentError
 from glideslope.lake import Lake
 
 # A critical section is a handful of MLflow or S3 calls (seconds). The lease only matters when a
@@ -43,8 +44,8 @@ class LockTimeout(TimeoutError):
     """The lock was not free within the wait; the message names it and its holder."""
 
 
-class LockUnavailable(RuntimeError):
-    """This lake has no lock mechanism (a remote lake and no GLIDESLOPE_LOCK_URL)."""
+class LockUnavailable(PermanentError, RuntimeError):
+    """This lake has no lock mechanism (a remote lake and no GLIDESLOPE_LOCK_URL): a setting is missing."""
 
 
 def _holder() -> dict[str, Any]:
