@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from auth_support import ADMIN, install
 from fastapi.testclient import TestClient
 
 from glideslope.airflow.reports import create_app, require_user
@@ -27,8 +28,9 @@ def lake_and_client(tmp_path, monkeypatch):
     outside.mkdir()
     for name in ("report.html", "numbers.json", "passwd"):
         (outside / name).write_bytes(SECRET)
+    install(monkeypatch)  # Airflow's auth manager: the admin below may read every use case
     app = create_app()
-    app.dependency_overrides[require_user] = lambda: None
+    app.dependency_overrides[require_user] = lambda: ADMIN
     return lake, outside, TestClient(app)
 
 
