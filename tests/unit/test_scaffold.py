@@ -43,8 +43,12 @@ def test_an_existing_folder_is_never_overwritten(tmp_path):
 
 
 def test_the_skeleton_passes_the_dag_tests_unchanged(tmp_path):
-    """tests/dags, run as they are against a use-case root that holds only the skeleton."""
+    """tests/dags, run as they are against a use-case root with the skeleton beside the bundled use cases."""
+    from glideslope.config import DEFAULT_USECASES_DIR, list_usecases
+
     create("fresh_start", "regression", tmp_path / "usecases")
+    for bundled in list_usecases(DEFAULT_USECASES_DIR):
+        (tmp_path / "usecases" / bundled).symlink_to(DEFAULT_USECASES_DIR / bundled, target_is_directory=True)
     env = {**os.environ, "GLIDESLOPE_USECASES_DIR": str(tmp_path / "usecases"),
            "GLIDESLOPE_HOME": str(tmp_path / "home")}
     env.pop("AIRFLOW__CORE__DAGS_FOLDER", None)
@@ -52,7 +56,7 @@ def test_the_skeleton_passes_the_dag_tests_unchanged(tmp_path):
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert " passed" in proc.stdout and " skipped" not in proc.stdout
-
+    assert "fresh_start__monitor" not in proc.stdout  # not named by any failure
 
 def test_glideslope_check_accepts_the_skeleton_and_names_a_broken_suite(tmp_path):
     folder = create("fresh_start", root=tmp_path / "usecases")
