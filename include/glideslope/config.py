@@ -418,6 +418,9 @@ class Settings(BaseModel):
         None, description="A spark_connect connection: the ETL transform runs on that warm Spark Connect "
                           "server instead of a spark-submit per run (set by `glideslope up`, or in production).")
     s3_endpoint_url: str | None = None
+    s3_url_style: Literal["path", "vhost"] | None = Field(
+        None, description="S3 addressing for DuckDB (Feast's offline store): path-style by default when "
+                          "s3_endpoint_url is set (MinIO), virtual-hosted otherwise (AWS).")
     airflow_base_url: str = "http://127.0.0.1:8080"
     mlflow_ui_url: str = "http://127.0.0.1:5000"
     training_backend: Literal["local", "kubernetes"] = "local"
@@ -454,7 +457,7 @@ def settings(env: dict[str, str] | None = None) -> Settings:
     values: dict[str, Any] = {"profile": profile, "home": home}
     for key, default in defaults.items():
         values[key] = env.get(f"GLIDESLOPE_{key.upper()}", default)
-    for key in ("spark_conn_id", "spark_connect_conn_id", "s3_endpoint_url", "airflow_base_url", "mlflow_ui_url", "training_backend",
+    for key in ("spark_conn_id", "spark_connect_conn_id", "s3_endpoint_url", "s3_url_style", "airflow_base_url", "mlflow_ui_url", "training_backend",
                 "image"):
         if f"GLIDESLOPE_{key.upper()}" in env:
             values[key] = env[f"GLIDESLOPE_{key.upper()}"]
