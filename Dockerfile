@@ -9,8 +9,8 @@
 #
 # What it holds: Python 3.11 with the locked dependencies (uv sync --frozen, bytecode compiled),
 # a Java 17 JRE for spark-submit and the Spark daemons, Hadoop's S3A connector in pyspark/jars,
-# DuckDB's httpfs extension (Feast's offline store reading s3://), and the project's dags/,
-# plugins/, include/ and spark_jobs/. It runs as the non-root user 50000 (group 0, as Airflow's
+# DuckDB's httpfs extension (the locked duckdb-extension-httpfs wheel, for Feast's offline store
+# reading s3://), and the project's dags/, plugins/, include/ and spark_jobs/. It runs as the non-root user 50000 (group 0, as Airflow's
 # own image, so platforms that pick a random uid still can write the home).
 
 ARG PYTHON_VERSION=3.11
@@ -80,9 +80,9 @@ ENV PATH=/opt/glideslope/.venv/bin:$PATH \
 
 USER 50000
 WORKDIR /opt/glideslope
-# DuckDB downloads extensions on first use, which a pod without internet cannot do: fetch httpfs
-# now, into the user's ~/.duckdb, for Feast's offline store on s3:// feature files.
-RUN python -c "import duckdb; duckdb.execute('INSTALL httpfs')" \
+# httpfs for Feast's offline store on s3:// comes from the locked duckdb-extension-httpfs wheel and
+# is installed from that file at run time (glideslope.features.store): nothing is downloaded.
+RUN python -c "from glideslope.features.store import httpfs_extension_file as f; print(f())" \
  && glideslope --help >/dev/null && airflow version >/dev/null && java -version
 
 EXPOSE 8080 5000 7077

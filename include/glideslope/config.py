@@ -431,6 +431,9 @@ class Settings(BaseModel):
         None, description="Lock server (redis://host:port/db) that serialises champion moves and drift-state "
                           "updates across machines; required with a remote (s3://) lake. Unset: file locks "
                           "in the local lake.")
+    s3_url_style: Literal["path", "vhost"] | None = Field(
+        None, description="S3 addressing for DuckDB (Feast's offline store): path-style by default when "
+                          "s3_endpoint_url is set (MinIO), virtual-hosted otherwise (AWS).")
     airflow_base_url: str = "http://127.0.0.1:8080"
     mlflow_ui_url: str = "http://127.0.0.1:5000"
     training_backend: Literal["local", "kubernetes"] = "local"
@@ -469,8 +472,8 @@ def settings(env: dict[str, str] | None = None) -> Settings:
     values: dict[str, Any] = {"profile": profile, "home": home}
     for key, default in defaults.items():
         values[key] = env.get(f"GLIDESLOPE_{key.upper()}", default)
-    for key in ("spark_conn_id", "spark_connect_conn_id", "s3_endpoint_url", "lock_url", "airflow_base_url",
-                "mlflow_ui_url", "training_backend", "image", "openlineage_url"):
+    for key in ("spark_conn_id", "spark_connect_conn_id", "s3_endpoint_url", "s3_url_style", "lock_url",
+                "airflow_base_url", "mlflow_ui_url", "training_backend", "image", "openlineage_url"):
         if f"GLIDESLOPE_{key.upper()}" in env:
             values[key] = env[f"GLIDESLOPE_{key.upper()}"]
     # MLflow's own variable wins over ours so standard MLflow tooling agrees with the pipeline.

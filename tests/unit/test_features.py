@@ -9,7 +9,7 @@ import pytest
 from glideslope.config import load_usecase, settings
 from glideslope.features.materialize import materialization_days
 from glideslope.features.repo import definitions_hash, load_definitions
-from glideslope.features.store import feast_env
+from glideslope.features.store import feast_env, s3_secret_options
 
 pytestmark = pytest.mark.unit
 
@@ -72,3 +72,21 @@ def test_definitions_hash_changes_with_files_and_locations(tmp_path) -> None:
     views = copy / uc.features.repo / "views.py"
     views.write_text(views.read_text().replace("ttl=timedelta(days=3)", "ttl=timedelta(days=4)", 1))
     assert definitions_hash(other, base) != definitions_hash(uc, base)
+
+
+@pytest.mark.parametrize(("env", "expected"), [
+    # MinIO in compose: plain HTTP, path-style, the endpoint without its scheme.
+    ({"GLIDESLOPE_S3_ENDPOINT_URL": "http://minio:9000"},
+     {"ENDPOINT": "minio:9000", "USE_SSL": "false", "URL_STYLE": "path"}),
+    ({"GLIDESLOPE_S3_ENDPOINT_URL": "https://s3.internal:9443", "GLIDESLOPE_S3_URL_STYLE": "vhost"},
+     {"ENDPOINT": "s3.internal:9443", "USE_SSL": "true", "URL_STYLE": "vhost"}),
+    ({}, {"URL_STYLE": "vhost"}),  # AWS itself: DuckDB's default endpoint
+])
+def test_duckdb_s3_secret_follows_the_profile_and_the_aws_chain(env, expected, monkeypatch) -> None:
+    for k, v in {"AWS_ACCESS_KEY_ID": "AKIDTEST", "AWS_SECRET_ACCESS_KEY": "s3cr'et",
+                 "AWS_SESSION_TOKEN": "tok", "AWS_DEFAULT_REGION": "eu-west-3"}.items():
+        monkeypatch.setenv(k, v)
+    cfg = settings({"GLIDESLOPE_PROFILE": "production", "GLIDESLOPE_HOME": "/srv/gs", **env})
+    options = s3_secret_options(cfg)
+    assert options == {**expected, "REGION": "eu-west-3", "KEY_ID": "AKIDTEST", "SECRET": "s3cr'et",
+                       "SESSION_TOKEN": "tok"}
