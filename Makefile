@@ -13,6 +13,7 @@ BIN      := $(VENV)/bin
 SYNCED   := $(VENV)/.synced
 CHROMIUM := /usr/bin/chromium
 LAYERS   := dags unit integration services browser
+USECASE  ?= flight_delay
 
 # uv from PATH, else the module that `pip install uv` puts next to $(PYTHON).
 UV := $(shell command -v uv 2>/dev/null)
@@ -76,7 +77,7 @@ chromium:
 # --- the two commands -------------------------------------------------------------------------
 
 demo: venv java
-	$(BIN)/glideslope demo
+	$(BIN)/glideslope demo --usecase $(USECASE)
 
 test: venv java chromium
 	$(BIN)/pytest tests

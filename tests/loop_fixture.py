@@ -69,9 +69,10 @@ def deliveries(ds: str) -> dict[str, bytes]:  # noqa: F811 - wraps the bundled f
 
 
 def write_usecases(root: Path) -> Path:
-    """A use-cases folder: the bundled flight_delay (as it is) and flights_e2e beside it."""
+    """A use-cases folder: the bundled flight_delay and bike_demand (as they are) and flights_e2e beside them."""
     root.mkdir(parents=True, exist_ok=True)
-    (root / "flight_delay").symlink_to(DEFAULT_USECASES_DIR / "flight_delay", target_is_directory=True)
+    for bundled in ("flight_delay", "bike_demand"):
+        (root / bundled).symlink_to(DEFAULT_USECASES_DIR / bundled, target_is_directory=True)
     folder = root / USECASE
     shutil.copytree(DEFAULT_USECASES_DIR / "flight_delay", folder, ignore=shutil.ignore_patterns("__pycache__"))
     spec = yaml.safe_load((folder / "usecase.yaml").read_text())

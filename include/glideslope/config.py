@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from glideslope.errors import PermanentError
 from glideslope.metrics import METRICS, TASKS, default_metric, direction, higher_is_better, task_metrics
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -27,7 +28,7 @@ TaskType = Literal["binary_classification", "regression"]  # the task types of g
 Severity = Literal["info", "warning", "critical"]
 
 
-class SpecError(ValueError):
+class SpecError(PermanentError, ValueError):
     """A use-case spec is missing or invalid; the message names the file and the field."""
 
 
@@ -53,6 +54,8 @@ class LabelSpec(_Strict):
     task: TaskType = Field(description="binary_classification or regression.")
     table: str = Field("labels", description="Curated table with one labelled event per row "
                        "(curated/<table>/ds=D holds the events of day D and their outcomes).")
+    horizon_days: int = Field(1, ge=1, le=365, description="When the outcome of a scored event is known: the "
+                              "events scored on night d are labelled in curated/<table>/ds=d+horizon_days.")
     positive_rule: str | None = Field(None, description="Human-readable definition of the label.")
 
 
@@ -63,7 +66,8 @@ class SourceSpec(_Strict):
     kind: Literal["daily", "reference"] = "daily"
     format: Literal["csv"] = "csv"
     suite: str | None = Field(None, description="Expectation file under quality/ for this source.")
-    day_offset: int = Field(0, description="Day D's run lands the feed for D + day_offset.")
+    null_markers: list[str] = Field(default_factory=lambda: ["NA", ""], description="Cell texts that mean "
+                                    "'no value' in this source's files (the raw gate and the transform agree).")
 
 
 class ScheduleSpec(_Strict):
@@ -79,7 +83,8 @@ class ScheduleSpec(_Strict):
 
 class FeaturesSpec(_Strict):
     repo: str = Field("feature_repo", description="Feast repository folder inside the use-case folder.")
-    service: str = Field(description="Versioned Feast feature service used for training and scoring.")
+    service: str = Field(pattern=r"^[a-z][a-z0-9_]*_v[0-9]+$", description="Versioned Feast feature service used "
+                         "for training and scoring, named <anything>_v<N>: the version is part of the name.")
     tables: list[str] = Field(description="Feature tables the transform writes (one Feast source each).")
     request_columns: list[str] = Field(
         default_factory=list, description="Model inputs that arrive with the entity row (schedule data)."
@@ -208,6 +213,24 @@ class GpuSpec(_Strict):
     schedule_timeout_seconds: int = 900
 
 
+class DemoSpec(_Strict):
+    """The replay ``glideslope demo --usecase <name>`` runs when no dates are given, and what it shows."""
+
+    history_start: date = Field(description="First day of the history the demo backfills.")
+    history_end: date = Field(description="Last day of the backfilled history.")
+    train_on: date = Field(description="Day whose labels end the first model's training window.")
+    first_night: date = Field(description="First night replayed after the first model.")
+    last_night: date = Field(description="Last night replayed.")
+    expect: list[str] = Field(default_factory=list, description="What the replay must show (demo --expect): "
+                              "trigger=D, escalate=D, suppress=D, promotions=N.")
+
+    @model_validator(mode="after")
+    def _in_order(self) -> DemoSpec:
+        if not self.history_start <= self.train_on <= self.history_end < self.first_night <= self.last_night:
+            raise ValueError("expected history_start <= train_on <= history_end < first_night <= last_night")
+        return self
+
+
 class UseCase(_Strict):
     """One use case: everything its five DAGs need, declared in usecase.yaml."""
 
@@ -215,6 +238,8 @@ class UseCase(_Strict):
     description: str
     owner: str = "ml-platform"
     entity_key: str
+    entity_noun: str = Field("events", description="What one row of the label table is, in the plural (flights, "
+                             "hours, loans): the word the CLI, the demo and the alerts use.")
     event_timestamp: str = "event_timestamp"
     label: LabelSpec
     start_date: date = Field(description="First logical day the feed can deliver.")
@@ -233,6 +258,7 @@ class UseCase(_Strict):
     drift: DriftSpec = DriftSpec()
     alerts: AlertsSpec = AlertsSpec()
     gpu: GpuSpec = GpuSpec()
+    demo: DemoSpec | None = Field(None, description="The default replay of `glideslope demo` for this use case.")
     folder: Path = Field(Path("."), exclude=True, description="Set by the loader.")
 
     @field_validator("sources")
@@ -270,6 +296,18 @@ class UseCase(_Strict):
                                           f"(its metrics: {_metric_list(task)})")
         return self
 
+    @model_validator(mode="after")
+    def _outputs_cover_the_stages(self) -> UseCase:
+        """The tables the stages read must be transform outputs: only ``output_suites`` get published."""
+        needed = {"label.table": f"curated/{self.label.table}", "scoring.table": f"curated/{self.scoring.table}",
+                  **{f"features.tables[{i}]": f"features/{t}" for i, t in enumerate(self.features.tables)}}
+        for field, output in needed.items():
+            if output not in self.output_suites:
+                raise _field_error("output_suites", f"{output!r} ({field}) is not an output: the transform's outputs "
+                                                    "are published only when they have a suite here "
+                                                    f"(outputs: {sorted(self.output_suites)})")
+        return self
+
     @property
     def registered_model(self) -> str:
         return self.name
@@ -282,6 +320,17 @@ class UseCase(_Strict):
             if s.name == name:
                 return s
         raise KeyError(f"use case {self.name!r} has no source {name!r}")
+
+
+def resolve_usecase(name: str | None, root: Path | None = None) -> UseCase:
+    """The use case a command line names; without ``--usecase`` only when there is exactly one."""
+    if name is None:
+        names = list_usecases(root)
+        if len(names) != 1:
+            raise SpecError(f"--usecase is required: use cases under {root or usecases_dir()} are "
+                            f"{', '.join(names) or 'none'}")
+        name = names[0]
+    return load_usecase(name, root)
 
 
 def usecases_dir() -> Path:

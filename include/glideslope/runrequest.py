@@ -19,11 +19,13 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
+from glideslope.errors import PermanentError
+
 Trigger = Literal["schedule", "asset", "manual", "backfill"]
 TRIGGERS: tuple[Trigger, ...] = ("schedule", "asset", "manual", "backfill")
 
 
-class RequestError(ValueError):
+class RequestError(PermanentError, ValueError):
     """A run request is incomplete or contradictory; the message says which field."""
 
 

@@ -35,17 +35,15 @@ from email import policy
 from email.parser import BytesParser
 from typing import Any
 
-from glideslope.config import SpecError, UseCase, list_usecases, load_usecase, settings
+from glideslope.config import SpecError, UseCase, resolve_usecase, settings
 from glideslope_local.api import Airflow, ApiError, until
 
 STAGES = ("etl", "features", "train", "score", "monitor")
 RUN_TIMEOUT_S = 900.0
 NEXT_RUN_TIMEOUT_S = 180.0
 
-# What the bundled replay must show (docs/drift.md): drift triggers, promotions, the escalation.
-DEFAULTS = {"history_start": "2013-05-04", "history_end": "2013-06-11", "train_on": "2013-05-31",
-            "first_night": "2013-06-12", "last_night": "2013-07-03"}
-DEFAULT_STORY = ["trigger=2013-06-19", "trigger=2013-06-30", "promotions=3", "escalate=2013-07-02"]
+# The replay's days; without them on the command line they come from the spec's ``demo`` section.
+DATES = ("history_start", "history_end", "train_on", "first_night", "last_night")
 
 
 def days_between(start: str, end: str) -> list[str]:
@@ -259,7 +257,7 @@ class Demo:
                 self._line(ds, stage, run, f"{night.decision.get('action', '?')}: {reasons}")
             elif stage == "score":
                 scored = self.af.xcom(self.dag("score"), run["dag_run_id"], "score_next_period") or []
-                self._line(ds, stage, run, ", ".join(f"{s['ds']}: {s['rows']} rows, v{s['model_version']}"
+                self._line(ds, stage, run, ", ".join(f"{s['ds']}: {s['rows']} {self.uc.entity_noun}, v{s['model_version']}"
                                                      for s in scored))
             else:
                 self._line(ds, stage, run)
@@ -395,31 +393,36 @@ class Demo:
                          f"   total {sum(secs):7.1f}")
 
 
-def _usecase(name: str | None) -> UseCase:
-    names = list_usecases()
-    if name is None:
-        if len(names) != 1:
-            raise SpecError(f"--usecase is required: use cases here are {', '.join(names) or 'none'}")
-        name = names[0]
-    return load_usecase(name)
+def _fill_dates(uc: UseCase, args: argparse.Namespace) -> None:
+    """Dates not given on the command line come from the spec's ``demo`` section; none there is an error."""
+    given = [k for k in DATES if getattr(args, k) is not None]
+    if len(given) == len(DATES):
+        return
+    if uc.demo is None:
+        missing = ", ".join("--" + k.replace("_", "-") for k in DATES if k not in given)
+        raise SpecError(f"{uc.folder / 'usecase.yaml'} has no demo section: give {missing}")
+    for k in DATES:
+        if getattr(args, k) is None:
+            setattr(args, k, getattr(uc.demo, k).isoformat())
 
 
-def _story(args: argparse.Namespace) -> list[str]:
+def _story(uc: UseCase, args: argparse.Namespace) -> list[str]:
+    """What to check: --expect; else the spec's demo story when the replay is the spec's own."""
     if args.expect is not None:
         return [e for e in args.expect if e]
-    is_default = all(getattr(args, k) == v for k, v in DEFAULTS.items()) and args.usecase in (None, "flight_delay")
-    return DEFAULT_STORY if is_default and not args.first_model_candidates else []
+    own = uc.demo is not None and all(getattr(args, k) == getattr(uc.demo, k).isoformat() for k in DATES)
+    return list(uc.demo.expect) if own and uc.demo is not None and not args.first_model_candidates else []
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="glideslope demo", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--usecase", default=None, help="use case to replay (required when there is more than one)")
-    ap.add_argument("--history-start", default=DEFAULTS["history_start"])
-    ap.add_argument("--history-end", default=DEFAULTS["history_end"])
-    ap.add_argument("--train-on", default=DEFAULTS["train_on"], help="day whose labels end the first model's window")
-    ap.add_argument("--first-night", default=DEFAULTS["first_night"])
-    ap.add_argument("--last-night", default=DEFAULTS["last_night"])
+    ap.add_argument("--history-start", help="first day of the backfilled history (default: the spec's demo section)")
+    ap.add_argument("--history-end", help="last day of the history")
+    ap.add_argument("--train-on", help="day whose labels end the first model's window")
+    ap.add_argument("--first-night", help="first night replayed")
+    ap.add_argument("--last-night", help="last night replayed")
     ap.add_argument("--first-model-candidates", default="",
                     help="comma-separated candidates of the first model (default: the spec's), e.g. dummy")
     ap.add_argument("--first-model-window-days", type=int, default=None,
@@ -427,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--backfill-parallel", type=int, default=2, help="backfill runs at a time (max_active_runs)")
     ap.add_argument("--expect", action="append", default=None,
                     help="what the replay must show, repeatable: trigger=D, escalate=D, suppress=D, promotions=N "
-                         "(default: the bundled story for the default dates; nothing for others)")
+                         "(default: the spec's demo.expect for the spec's own dates; nothing for others)")
     ap.add_argument("--keep", action="store_true", help="keep the previous demo's lake, models, runs and stack")
     args = ap.parse_args(argv)
 
@@ -436,7 +439,8 @@ def main(argv: list[str] | None = None) -> int:
         print("The demo runs on the embedded profile (GLIDESLOPE_PROFILE=embedded).", file=sys.stderr)
         return 2
     try:
-        uc = _usecase(args.usecase)
+        uc = resolve_usecase(args.usecase)
+        _fill_dates(uc, args)
     except SpecError as e:
         print(f"glideslope demo: {e}", file=sys.stderr)
         return 2
@@ -468,7 +472,7 @@ def main(argv: list[str] | None = None) -> int:
         demo.replay()
         time.sleep(2)  # the last alert e-mails
         print("\n4. The story, checked")
-        problems = demo.check_story(_story(args))
+        problems = demo.check_story(_story(uc, args))
     except (StoryError, TimeoutError, ApiError) as e:
         problems = [str(e)]
         print(f"\nglideslope demo: {e}", file=sys.stderr)

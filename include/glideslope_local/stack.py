@@ -574,8 +574,10 @@ def up(argv: list[str]) -> int:
             connect = start_spark_connect(cfg, spark_connect_port())
             started_here.append("spark-connect")
         connect_port = int(connect.url.rpartition(":")[2]) if connect else None
-        af = start_airflow(cfg, port, extra_env=spark_connect_env(connect_port) if connect_port else None,
-                           timeout=args.timeout)
+        extra = spark_connect_env(connect_port) if connect_port else {}
+        if mlflow is not None:  # the links in alerts and the UI point at the MLflow UI actually started
+            extra["GLIDESLOPE_MLFLOW_UI_URL"] = mlflow.url
+        af = start_airflow(cfg, port, extra_env=extra or None, timeout=args.timeout)
         started_here.append("airflow")
         if connect is not None and connect_port and not _wait_ports(connect, [connect_port], 180.0):
             raise StackError(f"the Spark Connect server did not listen on {connect.url}; see {connect.log}:\n"

@@ -132,6 +132,12 @@ def test_in_season_check_is_ok_with_report_and_mlflow_numbers(uc, env, world):
     history = client.get_metric_history(run.info.run_id, "drift_share")
     assert [m.step for m in history] == [15855]  # days since 1970-01-01 of 2013-05-30
     assert "live.roc_auc" in run.data.metrics and "drift_score.wx_temp_mean" in run.data.metrics
+    # The monitoring run's artifacts live under the profile's artifact root, never ./mlruns of the cwd.
+    from glideslope.config import settings
+
+    exp = client.get_experiment(run.info.experiment_id)
+    assert exp.artifact_location.removeprefix("file://").startswith(settings().mlflow_artifact_root), exp
+    assert not (Path.cwd() / "mlruns").exists()
     mv = client.get_model_version("flight_delay", world["version"])
     assert mv.tags["glideslope.monitor.last_ds"] == "2013-05-30"
     assert mv.tags["glideslope.monitor.last_status"] == "ok"

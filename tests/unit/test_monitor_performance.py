@@ -152,3 +152,24 @@ def test_drift_check_of_a_binary_champion_still_reports_roc_auc(tmp_path, monkey
     page = Path(monitor.report_paths(lake, DS)["performance_html"]).read_text()
     assert "ROC AUC" in page
     assert not numbers["verdict"]["performance_breach"]
+
+
+def test_the_label_horizon_decides_which_nights_are_judged(tmp_path, monkeypatch, data):
+    """label.horizon_days = 2: night d's events are labelled in ds=d+2, so two nights are not judged yet."""
+    raw = regression_spec()
+    raw["label"]["horizon_days"] = 2
+    uc = parse_usecase(write_spec(tmp_path / "usecases", raw))
+    lake = Lake(root=str(tmp_path / "lake"), usecase=uc.name)
+    for night, frame in data["scored"].items():
+        lake.publish_parquet(frame[["flight_id", *INPUTS, "prediction"]].assign(model_version="1", model_name=uc.name),
+                             lake.predictions(night))
+        label_day = (pd.Timestamp(night) + pd.Timedelta(days=2)).date().isoformat()
+        lake.publish_parquet(frame[["flight_id", "arr_delay"]], lake.curated(uc.label.table, label_day))
+    champion = monitor.Champion(name=uc.name, version="1", run_id="run-1")
+    monkeypatch.setattr(monitor, "mlflow_client", lambda: None)
+    monkeypatch.setattr(monitor, "find_champion", lambda spec, client=None: champion)
+    monkeypatch.setattr(monitor, "load_reference", lambda champ: data["reference"])
+    numbers = monitor.run_check(uc, DS, lake, log_to_mlflow=False)
+    assert numbers["performance"]["days"] == NIGHTS[:-2]
+    known = pd.concat([data["scored"][d] for d in NIGHTS[:-2]])
+    assert numbers["performance"]["rows"] == int(known["arr_delay"].notna().sum())

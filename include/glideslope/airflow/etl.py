@@ -71,8 +71,10 @@ def _spark_conf() -> dict[str, str]:
 
 def build_etl_dag(uc: UseCase) -> Any:
     from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
-    from airflow.sdk import DAG, Metadata, task
+    from airflow.sdk import DAG, Metadata
     from airflow.sdk.exceptions import AirflowFailException
+
+    from glideslope.airflow.dagkit import task
 
     name = uc.name
     end = uc.end_date

@@ -32,7 +32,9 @@ skipped `materialize_new_interval` means there was nothing newer to load.
 
 
 def build_features_dag(uc: UseCase) -> Any:
-    from airflow.sdk import DAG, Metadata, Param, task
+    from airflow.sdk import DAG, Metadata, Param
+
+    from glideslope.airflow.dagkit import task
 
     name = uc.name
     online = online_features_asset(name)

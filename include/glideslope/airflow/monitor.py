@@ -59,7 +59,9 @@ BRANCHES = {"trigger": "trigger_retraining", "suppress": "suppress_retraining", 
 
 
 def build_monitor_dag(uc: UseCase) -> Any:
-    from airflow.sdk import DAG, Metadata, Param, task
+    from airflow.sdk import DAG, Metadata, Param
+
+    from glideslope.airflow.dagkit import task
 
     name = uc.name
     asset = drift_asset(name)

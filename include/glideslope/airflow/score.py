@@ -35,7 +35,9 @@ written. **On failure**: the previous predictions of D (if any) stay in place.
 
 
 def build_score_dag(uc: UseCase) -> Any:
-    from airflow.sdk import DAG, Metadata, task
+    from airflow.sdk import DAG, Metadata
+
+    from glideslope.airflow.dagkit import task
 
     name = uc.name
     predictions = predictions_asset(name)

@@ -89,7 +89,7 @@ def _templated_plan() -> dict[str, str]:
 
 def training_task(uc: UseCase, plan: Any, training_set: Any) -> Any:
     """The `train_candidates` task for the configured backend."""
-    from airflow.sdk import task
+    from glideslope.airflow.dagkit import task
 
     if settings().training_backend == "kubernetes":
         module, func = TRAINING_POD_FACTORY.split(":")
@@ -142,7 +142,9 @@ def _alert(name: str, result: dict[str, Any], kind: str) -> Any:
 
 
 def build_train_dag(uc: UseCase) -> Any:
-    from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param, task
+    from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param
+
+    from glideslope.airflow.dagkit import task
 
     name = uc.name
     drift = drift_asset(name)

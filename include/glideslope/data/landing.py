@@ -12,13 +12,14 @@ import logging
 from dataclasses import asdict, dataclass
 
 from glideslope.config import UseCase
+from glideslope.errors import PermanentError
 from glideslope.lake import Lake
 from glideslope.usecase_modules import load_module
 
 log = logging.getLogger(__name__)
 
 
-class RawZoneConflict(RuntimeError):
+class RawZoneConflict(PermanentError, RuntimeError):
     """A delivery differs from the raw file already landed for that day."""
 
 

@@ -9,8 +9,8 @@ For use case ``uc`` and logical day D:
   judged on its own predictions, so drift "fixed" by a promotion shows at once.
 * **Data drift** — Evidently 0.7 ``DataDriftPreset`` over ``drift.columns`` (or every model
   input) plus ``prediction``; Evidently picks each column's test, the policy reads its method.
-* **Live performance** — predictions of night d scored the events of d+1, whose labels land in
-  ``curated/<label.table>/ds=d+1``; those known by day D give the champion's metrics of its task
+* **Live performance** — the events scored on night d are labelled in
+  ``curated/<label.table>/ds=d+h`` (``h`` = ``label.horizon_days``, one day by default); those known by day D give the champion's metrics of its task
   (:mod:`glideslope.metrics`: ROC-AUC, PR-AUC, log loss, Brier for binary classification; RMSE,
   MAE, R² for regression). A backfilled check never peeks at later days.
 * **Outputs** — ``reports/drift/ds=D/report.html`` (Evidently), ``performance.html`` (Evidently's
@@ -125,8 +125,8 @@ def load_window(uc: UseCase, ds: str, lake: Lake, days: int | None = None) -> pd
 def attach_labels(uc: UseCase, frame: pd.DataFrame, lake: Lake, ds: str) -> pd.DataFrame:
     """Rows of ``frame`` whose outcome was known on day ``ds``, with the label.
 
-    Night d scored the events of d+1, labelled in ``curated/<label.table>/ds=d+1``. Only label
-    days up to ``ds`` count, so a check rerun or backfilled later sees what it saw on the night.
+    The events scored on night d are labelled in ``curated/<label.table>/ds=d+h``, ``h`` being
+    the spec's ``label.horizon_days``. Only label days up to ``ds`` count, so a check rerun or backfilled later sees what it saw on the night.
     """
     import pandas as pd
 
@@ -135,7 +135,7 @@ def attach_labels(uc: UseCase, frame: pd.DataFrame, lake: Lake, ds: str) -> pd.D
         return frame.assign(**{label: pd.Series(dtype="int64")})
     parts = []
     for d in sorted(frame["ds"].unique()):
-        label_day = (date.fromisoformat(d) + timedelta(days=1)).isoformat()
+        label_day = (date.fromisoformat(d) + timedelta(days=uc.label.horizon_days)).isoformat()
         path = lake.curated(uc.label.table, label_day)
         if label_day > ds or not lake.exists(path):
             continue
@@ -396,8 +396,13 @@ def monitoring_run(uc: UseCase, champ: Champion, client: Any) -> tuple[str, str]
     """(experiment id, run id) of the monitoring run of the champion's version, created once."""
     name = MONITORING_EXPERIMENT.format(usecase=uc.name)
     exp = client.get_experiment_by_name(name)
-    exp_id = exp.experiment_id if exp else client.create_experiment(name, tags={"glideslope.usecase": uc.name,
-                                                                                "glideslope.kind": "monitoring"})
+    if exp:
+        exp_id = exp.experiment_id
+    else:  # under the profile's artifact root, not ./mlruns of whatever directory the task runs in
+        from glideslope.training.tracking import artifact_location
+
+        exp_id = client.create_experiment(name, artifact_location=f"{artifact_location(uc, settings())}-monitoring",
+                                          tags={"glideslope.usecase": uc.name, "glideslope.kind": "monitoring"})
     runs = client.search_runs([exp_id], filter_string=(f"tags.`glideslope.model_name` = '{champ.name}' and "
                                                        f"tags.`glideslope.model_version` = '{champ.version}'"),
                               max_results=1)

@@ -17,7 +17,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from glideslope.config import PROJECT_ROOT, UseCase, load_usecase
+from glideslope.config import PROJECT_ROOT, SpecError, UseCase, load_usecase, resolve_usecase
+from glideslope.contract import check_outputs
 from glideslope.data.landing import land_day
 from glideslope.lake import Lake
 from glideslope.quality.suites import load_suite
@@ -62,7 +63,7 @@ def validate_raw(uc: UseCase, ds: str, lake: Lake | None = None) -> dict[str, An
             raise FileNotFoundError(f"{path}: raw file for {source.name!r} on {ds} has not landed")
         with lake.fs.open(path, "rb") as f:
             data = f.read()
-        report = validate_csv_bytes(data, load_suite(uc, source.suite), path)
+        report = validate_csv_bytes(data, load_suite(uc, source.suite), path, source.null_markers)
         reports.append(report)
         log.info("validated %s: %d rows, %d expectations, %s", path, report.rows, report.evaluated,
                  "ok" if report.success else f"{len(report.failures)} failures")
@@ -116,7 +117,9 @@ def validate_and_publish(uc: UseCase, ds: str, lake: Lake | None = None) -> dict
     missing = [p for p in staged.values() if not lake.exists(p)]
     if missing:
         raise FileNotFoundError(f"transform outputs for {ds} were not staged: {missing}")
-    reports = {out: validate_frame(lake.read_parquet(p), load_suite(uc, uc.output_suites[out]), p)
+    frames = {out: lake.read_parquet(p) for out, p in staged.items()}
+    check_outputs(uc, frames)  # a table a later stage cannot read fails here, naming it
+    reports = {out: validate_frame(frames[out], load_suite(uc, uc.output_suites[out]), p)
                for out, p in staged.items()}
     failed = [r for r in reports.values() if not r.success]
     if failed:
@@ -152,14 +155,19 @@ def run_days(uc: UseCase | str, days: list[str], master: str = "local[2]",
 
 def cli(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="glideslope etl", description="Run the ETL stage outside Airflow.")
-    ap.add_argument("--usecase", default="flight_delay")
+    ap.add_argument("--usecase", default=None, help="use case (required when there is more than one)")
     ap.add_argument("--start", required=True, help="first logical day YYYY-MM-DD")
     ap.add_argument("--end", help="last logical day (default: --start)")
     ap.add_argument("--master", default="local[2]")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        out = run_days(args.usecase, days_between(args.start, args.end or args.start), args.master)
+        uc = resolve_usecase(args.usecase)
+    except SpecError as e:
+        print(f"glideslope etl: {e}", file=sys.stderr)
+        return 2
+    try:
+        out = run_days(uc, days_between(args.start, args.end or args.start), args.master)
     except DataQualityError as e:
         print(str(e), file=sys.stderr)
         return 1

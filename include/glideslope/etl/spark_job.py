@@ -25,13 +25,22 @@ log = logging.getLogger("glideslope.etl.spark_job")
 class SparkInputs:
     """Raw-zone readers handed to a use case's transform."""
 
-    def __init__(self, spark: Any, lake: Lake):
+    def __init__(self, spark: Any, lake: Lake, null_markers: dict[str, list[str]] | None = None):
         self.spark = spark
         self.lake = lake
+        self.null_markers = null_markers or {}  # source -> its spec's null_markers
         self.read: list[str] = []  # every file handed to the transform: its lineage inputs
 
-    def _read_csv(self, paths: list[str]) -> Any:
-        return self.spark.read.csv(paths, header=True, nullValue="NA", emptyValue=None, mode="FAILFAST")
+    def _read_csv(self, paths: list[str], null_markers: list[str] | None = None) -> Any:
+        """Every column as text; a cell that is one of ``null_markers`` (default ``NA``) or empty is null."""
+        from pyspark.sql import functions as F
+
+        df = self.spark.read.csv(paths, header=True, emptyValue=None, mode="FAILFAST")
+        markers = [m for m in (["NA", ""] if null_markers is None else null_markers) if m != ""]
+        if not markers:
+            return df
+        return df.select([F.when(F.col(f"`{c}`").isin(markers), F.lit(None)).otherwise(F.col(f"`{c}`")).alias(c)
+                          for c in df.columns])
 
     def raw(self, source: str, days: list[str]) -> Any:
         """Every landed (and not quarantined) file of ``source`` for ``days``; missing days are skipped."""
@@ -40,7 +49,7 @@ class SparkInputs:
             raise FileNotFoundError(f"no raw {source!r} file landed for {days[0]}..{days[-1]} under "
                                     f"{self.lake.base}/raw/{source}")
         self.read += paths
-        return self._read_csv(paths)
+        return self._read_csv(paths, self.null_markers.get(source))
 
     def reference(self, name: str) -> Any:
         path = self.lake.reference(name)
@@ -108,7 +117,7 @@ def run(usecase: str, days: list[str], lake_root: str | None = None,
     lake = Lake(root=(lake_root or cfg.lake_root).rstrip("/"), usecase=uc.name, s3_endpoint_url=cfg.s3_endpoint_url)
     transform = load_module(uc, uc.transform)
     spark = spark_session(f"{uc.name}-etl", remote)
-    inputs = SparkInputs(spark, lake)
+    inputs = SparkInputs(spark, lake, {s.name: s.null_markers for s in uc.sources})
     summary: dict[str, dict[str, int]] = {}
     try:
         with tempfile.TemporaryDirectory(prefix="glideslope-spark-") as tmp:

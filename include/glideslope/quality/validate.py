@@ -14,11 +14,12 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from glideslope.errors import PermanentError
 from glideslope.quality.suites import Suite, text_expectations, value_expectations
 
 log = logging.getLogger(__name__)
 
-NA_VALUES = ["NA", ""]
+NA_VALUES = ["NA", ""]  # a source's default null markers (SourceSpec.null_markers)
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class ValidationReport:
         }
 
 
-class DataQualityError(ValueError):
+class DataQualityError(PermanentError, ValueError):
     """Data failed a quality gate. ``reports`` holds every failing report."""
 
     def __init__(self, reports: list[ValidationReport], quarantined: list[str] | None = None):
@@ -145,15 +146,20 @@ def structural_failures(data: bytes, file: str) -> list[Failure]:
     return out
 
 
-def validate_csv_bytes(data: bytes, suite: Suite, file: str) -> ValidationReport:
-    """Validate raw CSV: structure, then text-level schema/types/nulls, then typed values."""
+def validate_csv_bytes(data: bytes, suite: Suite, file: str,
+                       null_markers: list[str] | None = None) -> ValidationReport:
+    """Validate raw CSV: structure, then text-level schema/types/nulls, then typed values.
+
+    A cell whose text is one of ``null_markers`` (the source's, default ``NA`` and empty) is no value.
+    """
     import pandas as pd
 
     report = ValidationReport(file=file, suite=suite.name, rows=0)
     report.failures += structural_failures(data, file)
     if any(f.rule == "file is not empty" for f in report.failures):
         return report
-    text = pd.read_csv(io.BytesIO(data), dtype=str, na_values=NA_VALUES, keep_default_na=False,
+    text = pd.read_csv(io.BytesIO(data), dtype=str, na_values=NA_VALUES if null_markers is None else null_markers,
+                       keep_default_na=False,
                        on_bad_lines="skip", engine="python")
     first = run_expectations(text, text_expectations(suite), file, suite.name)
     report.rows, report.evaluated = first.rows, first.evaluated

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from glideslope.config import Settings, UseCase, settings
+from glideslope.errors import PermanentError
 from glideslope.lake import Lake
 from glideslope.quality.validate import DataQualityError
 from glideslope.scoring.models import LoadedModel, champion_version, load_version, scores
@@ -108,7 +109,7 @@ def validate_chunk(uc: UseCase, chunk: Any, expected_rows: int, where: str) -> N
         raise DataQualityError([report])
 
 
-class PredictionGateError(ValueError):
+class PredictionGateError(PermanentError, ValueError):
     """A prediction batch is inconsistent as a whole (keys repeat across chunks, rows went missing)."""
 
 

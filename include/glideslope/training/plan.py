@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from glideslope.config import UseCase
+from glideslope.errors import PermanentError
 from glideslope.runrequest import RunRequest
 
 
-class NothingToTrain(LookupError):
+class NothingToTrain(PermanentError, LookupError):
     """The run has no labelled day to train on; the message says what to run first."""
 
 
