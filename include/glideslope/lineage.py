@@ -323,7 +323,8 @@ class Node:
 
     def label(self) -> str:
         where = self.name if self.namespace == "file" else f"{self.namespace}/{self.name}"
-        days = f" (days {self.days[0]}..{self.days[-1]})" if len(self.days) > 1 else ""
+        days = (f" (days {self.days[0]}..{self.days[-1]})" if len(self.days) > 1 else
+                f" (day {self.days[0]})" if self.days else "")
         return f"{self.kind:<13} {where}{days}"
 
 
