@@ -151,11 +151,18 @@ function Charts({ summary, nights, events }) {
     <>
       <Section title={`Live ${metric.label} of the champion, night by night`} testId="metric-chart">
         {summary.performance_floor == null ? <p style={{ fontSize: 12 }}>No performance floor set (drift.performance_floor).</p> : null}
+        {data.every((d) => d.metric == null) ? (
+          <p style={{ fontSize: 12 }} data-testid="no-live-metric">No live {metric.label} in this range yet (labels arrive after the nights they score).</p>
+        ) : null}
         <ResponsiveContainer width="100%" height={height}>
           <ComposedChart data={data} margin={{ top: 18, right: 24, left: 0, bottom: 0 }}>
             <CartesianGrid strokeDasharray="3 3" opacity={0.4} />
             <XAxis dataKey="ds" fontSize={11} />
-            <YAxis fontSize={11} domain={[(d) => d - Math.abs(d) * 0.03, "auto"]} tickFormatter={(v) => Number(v).toFixed(2)} />
+            <YAxis
+              fontSize={11}
+              domain={[(d) => (Number.isFinite(d) ? d - Math.abs(d) * 0.03 : 0), (d) => (Number.isFinite(d) ? d : 1)]}
+              tickFormatter={(v) => Number(v).toFixed(3)}
+            />
             {tip}
             {summary.performance_floor != null ? (
               <ReferenceLine
