@@ -60,7 +60,9 @@ def test_the_page_shows_every_checked_night_and_the_promotions(story: dict, logg
     expect(metric_points).to_have_count(len(with_metric))
     # Two promotions in the replay (the first model, the drift-triggered retrain), at their nights.
     assert len(story["promoted"]) == 2, story["promoted"]
-    markers = page.get_by_test_id("metric-chart").get_by_test_id("marker-promoted")
+    # The markers are drawn on both charts; the drift chart has a point for every checked night,
+    # the metric chart only once labels gave a live value (the replay's nights have none yet).
+    markers = drift_chart.get_by_test_id("marker-promoted")
     expect(markers).to_have_count(2)
     assert {(m.get_attribute("data-version"), m.get_attribute("data-ds")) for m in markers.all()} == set(
         story["promoted"].items())
@@ -75,7 +77,7 @@ def test_a_promotion_marker_leads_to_its_mlflow_run(story: dict, logged_in: Page
     page, uc = logged_in, story["usecase"]
     _open(page, "/plugin/model-health", uc)
     newest = max(story["promoted"], key=int)
-    marker = page.get_by_test_id("metric-chart").locator(f"[data-testid=marker-promoted][data-version='{newest}']")
+    marker = page.get_by_test_id("drift-chart").locator(f"[data-testid=marker-promoted][data-version='{newest}']")
     href = marker.get_attribute("href") or ""
     run_id = href.rsplit("/runs/", 1)[-1]
     assert href.startswith(airflow_ui.up.mlflow_url or "-") and run_id, href

@@ -145,17 +145,26 @@ function Charts({ summary, nights, events }) {
   for (const e of events) if (e.ds && !days.has(e.ds)) data.push({ ds: e.ds, metric: null, drift: null });
   data.sort((a, b) => (a.ds < b.ds ? -1 : 1));
   const markers = markerLines(events);
+  const noMetric = data.every((d) => d.metric == null);
   const height = 240;
   const tip = <Tooltip content={<NightTooltip metricLabel={metric.label} />} />;
   return (
     <>
       <Section title={`Live ${metric.label} of the champion, night by night`} testId="metric-chart">
         {summary.performance_floor == null ? <p style={{ fontSize: 12 }}>No performance floor set (drift.performance_floor).</p> : null}
+        {noMetric ? (
+          <p style={{ fontSize: 12 }} data-testid="no-live-metric">No live {metric.label} in this range yet (labels arrive after the nights they score).</p>
+        ) : null}
+        {noMetric && summary.performance_floor == null ? null : (
         <ResponsiveContainer width="100%" height={height}>
           <ComposedChart data={data} margin={{ top: 18, right: 24, left: 0, bottom: 0 }}>
             <CartesianGrid strokeDasharray="3 3" opacity={0.4} />
             <XAxis dataKey="ds" fontSize={11} />
-            <YAxis fontSize={11} domain={[(d) => d - Math.abs(d) * 0.03, "auto"]} tickFormatter={(v) => Number(v).toFixed(2)} />
+            <YAxis
+              fontSize={11}
+              domain={[(d) => (Number.isFinite(d) ? d - Math.abs(d) * 0.03 : 0), (d) => (Number.isFinite(d) ? d : 1)]}
+              tickFormatter={(v) => Number(v).toFixed(3)}
+            />
             {tip}
             {summary.performance_floor != null ? (
               <ReferenceLine
@@ -170,6 +179,7 @@ function Charts({ summary, nights, events }) {
             <Line dataKey="metric" stroke="#0969da" connectNulls isAnimationActive={false} dot={pointDot("metric-point", "metric")} />
           </ComposedChart>
         </ResponsiveContainer>
+        )}
       </Section>
       <Section title="Drift share of the checked columns" testId="drift-chart">
         <ResponsiveContainer width="100%" height={height}>
