@@ -64,6 +64,11 @@ class SourceSpec(_Strict):
     format: Literal["csv"] = "csv"
     suite: str | None = Field(None, description="Expectation file under quality/ for this source.")
     day_offset: int = Field(0, description="Day D's run lands the feed for D + day_offset.")
+    on_bad_rows: Literal["reject", "quarantine_rows"] = Field(
+        "reject", description="A delivery whose rows break row-level rules: reject the whole delivery "
+        "(quarantine the file), or quarantine only the bad rows, with their reason, and keep the rest.")
+    max_bad_rows: float = Field(0.05, ge=0, le=1, description="quarantine_rows only: the largest share of a "
+                                "delivery's rows that may be quarantined; more rejects the delivery.")
 
 
 class ScheduleSpec(_Strict):

@@ -30,7 +30,10 @@ class SparkInputs:
         self.lake = lake
 
     def _read_csv(self, paths: list[str]) -> Any:
-        return self.spark.read.csv(paths, header=True, nullValue="NA", emptyValue=None, mode="FAILFAST")
+        # enforceSchema=False: every file's header is checked against the columns (Spark otherwise
+        # maps the columns of every file by the position of the first file's header).
+        return self.spark.read.csv(paths, header=True, nullValue="NA", emptyValue=None, mode="FAILFAST",
+                                   enforceSchema=False)
 
     def raw(self, source: str, days: list[str]) -> Any:
         """Every landed (and not quarantined) file of ``source`` for ``days``; missing days are skipped."""
@@ -103,21 +106,27 @@ def run(usecase: str, days: list[str], lake_root: str | None = None,
     uc = load_usecase(usecase)
     cfg = settings()
     lake = Lake(root=(lake_root or cfg.lake_root).rstrip("/"), usecase=uc.name, s3_endpoint_url=cfg.s3_endpoint_url)
-    transform = load_module(uc, uc.transform)
     spark = spark_session(f"{uc.name}-etl", remote)
-    inputs = SparkInputs(spark, lake)
-    summary: dict[str, dict[str, int]] = {}
     try:
-        with tempfile.TemporaryDirectory(prefix="glideslope-spark-") as tmp:
-            for ds in days:
-                t0 = time.monotonic()
-                outputs = transform.build(inputs, ds)
-                summary[ds] = {name: write_single_parquet(df, lake, lake.staging(ds, name), Path(tmp))
-                               for name, df in outputs.items()}
-                log.info("transformed %s in %.1fs: %s", ds, time.monotonic() - t0, summary[ds])
-                print(f"[glideslope] {uc.name} {ds} staged {summary[ds]}", flush=True)
+        return stage_days(spark, uc.name, days, lake)
     finally:
         spark.stop()
+
+
+def stage_days(spark: Any, usecase: str, days: list[str], lake: Lake) -> dict[str, dict[str, int]]:
+    """Transform ``days`` into the staging area of ``lake`` on an open session (left open)."""
+    uc = load_usecase(usecase)
+    transform = load_module(uc, uc.transform)
+    inputs = SparkInputs(spark, lake)
+    summary: dict[str, dict[str, int]] = {}
+    with tempfile.TemporaryDirectory(prefix="glideslope-spark-") as tmp:
+        for ds in days:
+            t0 = time.monotonic()
+            outputs = transform.build(inputs, ds)
+            summary[ds] = {name: write_single_parquet(df, lake, lake.staging(ds, name), Path(tmp))
+                           for name, df in outputs.items()}
+            log.info("transformed %s in %.1fs: %s", ds, time.monotonic() - t0, summary[ds])
+            print(f"[glideslope] {uc.name} {ds} staged {summary[ds]}", flush=True)
     return summary
 
 
@@ -127,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ds", action="append", required=True, help="logical day YYYY-MM-DD (repeatable)")
     ap.add_argument("--lake-root", default=None, help="override GLIDESLOPE_LAKE_ROOT")
     args = ap.parse_args(argv)
+    from glideslope.runtime import die_with_parent
+
+    die_with_parent()  # under spark-submit the parent is the JVM: its death ends this driver too
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     run(args.usecase, sorted(set(args.ds)), args.lake_root)
     return 0
