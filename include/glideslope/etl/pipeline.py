@@ -28,6 +28,7 @@ from glideslope.lake import Lake, LakeBusy
 from glideslope.quality.suites import Suite, load_suite
 from glideslope.quality.validate import (
     DataQualityError,
+    Failure,
     ValidationReport,
     bad_row_reasons,
     read_text,
@@ -247,7 +248,13 @@ def validate_and_publish(uc: UseCase, ds: str, lake: Lake | None = None) -> dict
         reports = {}
         for out, p in staged.items():
             label = f"{uc.name} {out} of {ds} (built from {_built_from(uc, ds, lake)})"
-            report = validate_frame(lake.read_parquet(p), load_suite(uc, uc.output_suites[out]), label)
+            try:
+                frame = lake.read_parquet(p)
+            except Exception as e:  # a torn or foreign file: say which one, keep the published day
+                raise DataQualityError([ValidationReport(label, uc.output_suites[out], 0, failures=[
+                    Failure(label, None, f"staged file {p} is readable Parquet ({type(e).__name__}: {e})",
+                            None)])], []) from e
+            report = validate_frame(frame, load_suite(uc, uc.output_suites[out]), label)
             report.file = label
             reports[out] = report
         failed = [r for r in reports.values() if not r.success]
@@ -280,13 +287,14 @@ class BackfillIncomplete(RuntimeError):
 
 
 def run_days(uc: UseCase | str, days: list[str], master: str = "local[2]",
-             lake: Lake | None = None) -> dict[str, Any]:
+             lake: Lake | None = None, spark: Any = None) -> dict[str, Any]:
     """Land, gate, transform (one spark-submit for all days) and publish ``days`` in order.
 
     A day whose raw delivery fails its gate is quarantined and skipped; every other day is
     transformed and published (a later day's trailing window then lacks the rejected delivery,
     as it would lack a day the feed never sent). When any day failed, :class:`BackfillIncomplete`
-    is raised after the good days are published, naming each failed day and why.
+    is raised after the good days are published, naming each failed day and why. With ``spark``
+    (an open session) the transform runs on it instead of a spark-submit.
     """
     uc = load_usecase(uc) if isinstance(uc, str) else uc
     lake = lake or Lake.for_usecase(uc.name)
@@ -305,7 +313,11 @@ def run_days(uc: UseCase | str, days: list[str], master: str = "local[2]",
                 log.error("%s %s: raw delivery rejected, day skipped:\n%s", uc.name, ds, e)
                 failed[ds] = str(e)
         published: dict[str, Any] = {}
-        if good:
+        if good and spark is not None:
+            from glideslope.etl.spark_job import stage_days
+
+            stage_days(spark, uc.name, good, lake)
+        elif good:
             transform(uc, good, master, lake)
         for ds in good:
             try:
