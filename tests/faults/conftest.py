@@ -57,6 +57,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
     callspec = getattr(item, "callspec", None)
     if callspec is not None and "bad" in callspec.params:
         info = callspec.params["bad"].info
+    elif callspec is not None and info:
+        info = {**info, "case": f"{info['case']} [{callspec.id}]"}
     if info and (report.when == "call" or report.outcome != "passed"):
         if report.when == "call" or report.when == "setup":
             _results.append({**info, "test": item.nodeid, "outcome": report.outcome})

@@ -283,7 +283,8 @@ class BackfillIncomplete(RuntimeError):
         self.published = published
         self.failed = failed
         lines = "\n".join(f"  {ds}: {why}" for ds, why in sorted(failed.items()))
-        super().__init__(f"{len(published)} days published, {len(failed)} not:\n{lines}")
+        total = len(published) + len(failed)
+        super().__init__(f"published {len(published)} of {total} days; could not publish {len(failed)}:\n{lines}")
 
 
 def run_days(uc: UseCase | str, days: list[str], master: str = "local[2]",
