@@ -240,10 +240,10 @@ def validate_and_publish(uc: UseCase, ds: str, lake: Lake | None = None) -> dict
         staged = {out: lake.staging(ds, out) for out in uc.output_suites}
         missing = [p for p in staged.values() if not lake.exists(p)]
         if missing:
-            published = [lake.output(ds, out) for out in uc.output_suites if lake.exists(lake.output(ds, out))]
-            why = (f"; {len(published)} of {len(staged)} outputs of {ds} are published, so another ETL run "
+            done = [lake.output(ds, out) for out in uc.output_suites if lake.exists(lake.output(ds, out))]
+            why = (f"; {len(done)} of {len(staged)} outputs of {ds} are published, so another ETL run "
                    f"of {ds} has already published what it staged. Rerun the whole ETL of {ds} to rebuild "
-                   "(a rerun gives byte-identical outputs)" if published else "; rerun the transform of this day")
+                   "(a rerun gives byte-identical outputs)" if done else "; rerun the transform of this day")
             raise FileNotFoundError(f"transform outputs of {uc.name} {ds} are not staged: {missing}{why}")
         reports = {}
         for out, p in staged.items():
