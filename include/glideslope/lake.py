@@ -354,6 +354,18 @@ class Lake:
                 swept.append(str(path))
         return swept
 
+    def sweep_partitions(self, table_dir: str) -> list[str]:
+        """:meth:`sweep_staging` in every ``ds=*`` folder of ``table_dir`` (local lakes only).
+
+        A writer killed while writing night D leaves its staging file in ``ds=D/``; when D is never
+        written again (it was a rerun over a good partition), only a sweep of the whole table finds it.
+        On S3 each writer sweeps the folder it writes (listing every partition is not free there).
+        """
+        if self.is_remote or not os.path.isdir(table_dir):
+            return []
+        return [p for entry in sorted(os.listdir(table_dir)) if entry.startswith("ds=")
+                for p in self.sweep_staging(f"{table_dir}/{entry}")]
+
     def publish_bytes(self, final: str, data: bytes) -> None:
         with self.publishing(final) as staging, self.fs.open(staging, "wb") as f:
             f.write(data)

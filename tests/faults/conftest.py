@@ -65,10 +65,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Merge this run's cases into the results file (a run of some cases updates only those)."""
     if not _results:
         return
     RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(sorted(_results, key=lambda r: r["test"]), indent=2) + "\n")
+    kept = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
+    ran = {r["test"] for r in _results}
+    merged = [r for r in kept if r["test"] not in ran] + _results
+    RESULTS.write_text(json.dumps(sorted(merged, key=lambda r: r["test"]), indent=2) + "\n")
 
 
 # -- the lake of a case ---------------------------------------------------------------------------

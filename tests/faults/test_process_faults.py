@@ -369,9 +369,10 @@ def test_output_row_count_shows_the_count(lake: Lake, reference_lake: Lake) -> N
 
 
 @case("kill -9 in the middle of a prediction write",
-      before="the killed writer's `.staging-*` file stayed in `predictions/ds=D/`",
-      after="the published predictions are untouched; the next write of that night sweeps the dead "
-            "writer's file")
+      before="the killed writer's `.staging-*` file stayed in `predictions/ds=D/` unless night D was "
+             "written again",
+      after="the published predictions are untouched; the next scoring run of any night sweeps the dead "
+            "writer's file (`score_day` sweeps every night's folder), as does the next write of that night")
 def test_kill_during_a_prediction_write(lake: Lake) -> None:
     import pandas as pd
 
@@ -389,6 +390,10 @@ def test_kill_during_a_prediction_write(lake: Lake) -> None:
     """)
     assert proc.returncode == -signal.SIGKILL
     assert Path(final).read_bytes() == good
+    (stray,) = _strays(lake)
+    assert lake.sweep_partitions(lake.predictions()) == [str(stray)], "the next scoring run sweeps it"
+    assert Path(final).read_bytes() == good and not _strays(lake)
+    proc = _child(proc.args[2])  # killed again; now the next write of the same night sweeps it
     assert len(_strays(lake)) == 1
     lake.publish_parquet(pd.DataFrame({"flight_id": ["a", "b"], "score": [0.1, 0.9]}), final)
     assert Path(final).read_bytes() == good and not _strays(lake)
