@@ -31,9 +31,6 @@ UC = "flight_delay"
 D0 = "2013-03-04"  # the last good day, published before every case
 D = "2013-03-05"   # the day a case breaks
 
-_results: list[dict[str, Any]] = []
-
-
 def case(name: str, before: str, after: str) -> Callable[[Any], Any]:
     """Name a battery case and say what happened before the fix and what happens now."""
     def mark(fn: Any) -> Any:
@@ -59,19 +56,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
         info = callspec.params["bad"].info
     elif callspec is not None and info:
         info = {**info, "case": f"{info['case']} [{callspec.id}]"}
-    if info and (report.when == "call" or report.outcome != "passed"):
-        if report.when == "call" or report.when == "setup":
-            _results.append({**info, "test": item.nodeid, "outcome": report.outcome})
+    if info and (report.when == "call" or (report.when == "setup" and report.outcome != "passed")):
+        _record({**info, "test": item.nodeid, "outcome": report.outcome})
 
 
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Merge this run's cases into the results file (a run of some cases updates only those)."""
-    if not _results:
-        return
+def _record(result: dict[str, Any]) -> None:
+    """Merge one case's result into the results file at once (a run of some cases updates only
+    those, and an interrupted run keeps what it found)."""
     RESULTS.parent.mkdir(exist_ok=True)
     kept = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
-    ran = {r["test"] for r in _results}
-    merged = [r for r in kept if r["test"] not in ran] + _results
+    merged = [r for r in kept if r["test"] != result["test"]] + [result]
     RESULTS.write_text(json.dumps(sorted(merged, key=lambda r: r["test"]), indent=2) + "\n")
 
 
