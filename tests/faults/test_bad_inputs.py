@@ -119,7 +119,7 @@ CORPUS = [
         lambda f: _join(_set(raw_lines(f, "weather"), "wind_speed", "1048.36058", [4])),
         "the whole weather delivery was quarantined and the day was lost (2013-02-12 of the real data)",
         "passes: the one row goes to quarantine with its reason (`wind_speed above 200`), the day publishes "
-        "from the other 71", None, quarantined_rows=1),
+        "from the other rows", None, quarantined_rows=1),
     Bad("text in a weather reading", "weather",
         lambda f: _join(_set(raw_lines(f, "weather"), "temp", "warm", [2])),
         "the whole weather delivery was quarantined", "passes with that row quarantined (its reason: the "
@@ -150,12 +150,12 @@ CORPUS = [
         r"column 'gate' rule is declared in suite raw_flights \(an unexpected column at position 11", full_recovery=True),
     Bad("columns swapped", "flights",
         lambda f: _join(_swap(raw_lines(f, "flights"), "dep_time", "sched_dep_time")),
-        "passed the gate (it reads by name); Spark read the values by position",
+        "passed the gate (it reads by name); Spark maps CSV columns by position (found reading the code)",
         "rejected: `sched_dep_time` is not at its declared position; quarantined",
         r"column 'sched_dep_time' rule is at position 5 as declared \(found at position 4\)", full_recovery=True),
     Bad("schedule of the wrong day", "schedule",
         lambda f: f.deliveries(NEXT)["schedule"],
-        "passed: the night scored the flights of D+2 as if they were D+1's",
+        "passed the gate, which had no day rule (found reading the code): D+2's flights would be scored as D+1's",
         "rejected: every row must be dated D+1; quarantined",
         r"schedule\.csv: column 'year\+month\+day' rule dates every row on 2013-03-06"),
     Bad("CRLF line ends", "flights", lambda f: _join(raw_lines(f, "flights"), "\r\n"),
