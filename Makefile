@@ -2,7 +2,7 @@
 # Java for Spark, Debian chromium for the browser tests), then runs one command.
 #
 #   make demo    the whole loop on replayed real days
-#   make test    every test layer (tests/dags unit integration services browser)
+#   make test    every test layer (tests/dags unit integration services browser faults)
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -12,7 +12,7 @@ VENV     := .venv
 BIN      := $(VENV)/bin
 SYNCED   := $(VENV)/.synced
 CHROMIUM := /usr/bin/chromium
-LAYERS   := dags unit integration services browser
+LAYERS   := dags unit integration services browser faults
 USECASE  ?= flight_delay
 UI_DIR   := include/ui/model-health
 

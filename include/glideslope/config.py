@@ -68,6 +68,13 @@ class SourceSpec(_Strict):
     suite: str | None = Field(None, description="Expectation file under quality/ for this source.")
     null_markers: list[str] = Field(default_factory=lambda: ["NA", ""], description="Cell texts that mean "
                                     "'no value' in this source's files (the raw gate and the transform agree).")
+    day_offset: int = Field(0, description="The rows delivered on night D are dated D + day_offset (the schedule "
+                            "of tomorrow: 1); the raw gate's day rule (suite field `day`) checks it.")
+    on_bad_rows: Literal["reject", "quarantine_rows"] = Field(
+        "reject", description="A delivery whose rows break row-level rules: reject the whole delivery "
+        "(quarantine the file), or quarantine only the bad rows, with their reason, and keep the rest.")
+    max_bad_rows: float = Field(0.05, ge=0, le=1, description="quarantine_rows only: the largest share of a "
+                                "delivery's rows that may be quarantined; more rejects the delivery.")
 
 
 class ScheduleSpec(_Strict):

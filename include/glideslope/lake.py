@@ -27,6 +27,7 @@ import logging
 import os
 import shutil
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -46,6 +47,14 @@ STAGING_PREFIX = ".staging-"
 # A staging file of another host's writer that has not changed for this long is abandoned.
 STALE_STAGING_SECONDS = 6 * 3600.0
 _HOST = socket.gethostname().replace("-", "_").replace("/", "_") or "host"
+
+
+class LakeBusy(RuntimeError):
+    """Another writer holds the lock of a day (e.g. a second ETL run of the same day)."""
+
+
+_HELD: dict[str, list[Any]] = {}  # lock path -> [open file, depth]: re-entrant within a process
+_HELD_LOCK = threading.Lock()
 
 
 def _staging_name(name: str) -> str:
@@ -222,6 +231,67 @@ class Lake:
                 out.append(name[3:])
         return sorted(out)
 
+    # -- locks -------------------------------------------------------------------------------
+    def day_lock_path(self, ds: str) -> str:
+        return f"{self.base}/_staging/ds={ds}/.lock"
+
+    @contextmanager
+    def day_lock(self, ds: str, wait: float = 3600.0, poll: float = 0.2) -> Iterator[None]:
+        """Hold the ETL lock of day ``ds``: one writer of a day's raw, staged and published files.
+
+        A second ETL of the same day waits for the first (up to ``wait`` seconds), then runs on
+        what the first left, so nothing is done twice at once; past ``wait`` it fails with
+        :class:`LakeBusy` naming the holder. Re-entrant within a process. Local lakes use an
+        ``flock`` (released by the kernel when the holder dies, even by ``kill -9``); a remote lake
+        has no lock here and relies on its publication being whole-object.
+        """
+        if self.is_remote:
+            yield
+            return
+        import fcntl
+
+        path = self.day_lock_path(ds)
+        with _HELD_LOCK:
+            held = _HELD.get(path)
+            if held:
+                held[1] += 1
+        if held:
+            try:
+                yield
+            finally:
+                with _HELD_LOCK:
+                    held[1] -= 1
+            return
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        f = open(path, "a+")  # noqa: SIM115 - held for the whole block
+        deadline = time.monotonic() + wait
+        try:
+            while True:
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        f.seek(0)
+                        holder = f.read().strip() or "an unknown process"
+                        raise LakeBusy(f"{self.usecase} {ds}: another ETL run of this day holds {path} "
+                                       f"({holder}); waited {wait:g} s. Rerun when it has finished.") from None
+                    time.sleep(poll)
+            f.seek(0)
+            f.truncate()
+            f.write(f"pid {os.getpid()} on {_HOST} since {datetime.now(UTC).isoformat(timespec='seconds')}")
+            f.flush()
+            with _HELD_LOCK:
+                _HELD[path] = [f, 1]
+            try:
+                yield
+            finally:
+                with _HELD_LOCK:
+                    _HELD.pop(path, None)
+                f.truncate(0)
+        finally:
+            f.close()  # closing releases the flock
+
     # -- I/O ---------------------------------------------------------------------------------
     def exists(self, path: str) -> bool:
         return bool(self.fs.exists(path))
@@ -290,6 +360,18 @@ class Lake:
                 log.warning("removed %s: the staging file of a writer that did not finish", path)
                 swept.append(str(path))
         return swept
+
+    def sweep_partitions(self, table_dir: str) -> list[str]:
+        """:meth:`sweep_staging` in every ``ds=*`` folder of ``table_dir`` (local lakes only).
+
+        A writer killed while writing night D leaves its staging file in ``ds=D/``; when D is never
+        written again (it was a rerun over a good partition), only a sweep of the whole table finds it.
+        On S3 each writer sweeps the folder it writes (listing every partition is not free there).
+        """
+        if self.is_remote or not os.path.isdir(table_dir):
+            return []
+        return [p for entry in sorted(os.listdir(table_dir)) if entry.startswith("ds=")
+                for p in self.sweep_staging(f"{table_dir}/{entry}")]
 
     def publish_bytes(self, final: str, data: bytes) -> None:
         with self.publishing(final) as staging, self.fs.open(staging, "wb") as f:

@@ -168,3 +168,26 @@ def spark_s3a_conf(cfg: Settings | None = None) -> dict[str, str]:
             "spark.hadoop.fs.s3a.connection.ssl.enabled": str(cfg.s3_endpoint_url.startswith("https")).lower(),
         }
     return conf
+
+
+def die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (a no-op elsewhere).
+
+    Used as ``preexec_fn`` of ``spark-submit`` and by the Spark job itself: a killed ETL process
+    (``kill -9``, an OOM kill) must not leave a JVM behind that keeps writing the day's outputs.
+    The flag survives ``exec``, so it reaches the JVM that ``spark-submit`` execs into.
+    """
+    import ctypes
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    pr_set_pdeathsig = 1
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died before the flag was set
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from glideslope.config import load_usecase
-from glideslope.data.landing import RawZoneConflict, land_day
+from glideslope.data.landing import RawZoneConflict, _write_once, land_day
 from glideslope.etl.pipeline import validate_raw
 from glideslope.lake import Lake
 from glideslope.quality import DataQualityError
@@ -107,22 +107,45 @@ def test_truncated_csv(landed):
     _assert_quarantined(lake, "schedule", bad)
 
 
-def test_out_of_range_value(landed):
-    uc, lake = landed
-
-    def hot(data: bytes) -> bytes:
+def _set_cell(column: str, value: str, line: int = 5):
+    def corrupt(data: bytes) -> bytes:
         lines = data.decode().splitlines()
-        idx = lines[0].split(",").index("temp")
-        cells = lines[5].split(",")
-        cells[idx] = "451"
-        lines[5] = ",".join(cells)
+        idx = lines[0].split(",").index(column)
+        cells = lines[line].split(",")
+        cells[idx] = value
+        lines[line] = ",".join(cells)
         return ("\n".join(lines) + "\n").encode()
+    return corrupt
 
-    _rewrite(lake, "weather", hot)
+
+def test_out_of_range_value_rejects_a_flights_delivery(landed):
+    uc, lake = landed
+    data = _rewrite(lake, "flights", _set_cell("distance", "9999"))
     with pytest.raises(DataQualityError) as exc:
         validate_raw(uc, DS, lake)
-    failure = next(f for r in exc.value.reports for f in r.failures if f.column == "temp")
-    assert failure.bad_rows == 1 and "between" in failure.rule and 451.0 in failure.examples
+    failure = next(f for r in exc.value.reports for f in r.failures if f.column == "distance")
+    assert failure.bad_rows == 1 and "between" in failure.rule and 9999 in failure.examples
+    _assert_quarantined(lake, "flights", data)
+
+
+def test_an_absurd_weather_reading_quarantines_only_its_row(landed):
+    """weather is ``on_bad_rows: quarantine_rows``: the day keeps its other readings."""
+    uc, lake = landed
+    data = _rewrite(lake, "weather", _set_cell("temp", "451"))
+    out = validate_raw(uc, DS, lake)
+    assert out["rows_quarantined"] == {"weather": 1}
+    (slot,) = lake.quarantined("weather", DS)
+    with open(f"{slot}/weather.csv", "rb") as f:
+        assert f.read() == data, "the delivery as it came is kept"
+    with open(f"{slot}/bad_rows.csv") as f:
+        bad = f.read().splitlines()
+    assert len(bad) == 2 and bad[1].endswith(",6,temp above 130"), bad
+    with open(lake.raw("weather", DS), "rb") as f:
+        kept = f.read()
+    assert kept.count(b"\n") == data.count(b"\n") - 1 and b",451," not in kept
+    again = _write_once(lake, lake.raw("weather", DS), data, "weather", DS)
+    assert again.status == "already-landed", "the same delivery again is recognised, not a conflict"
+    assert validate_raw(uc, DS, lake)["ds"] == DS
 
 
 def test_raw_zone_is_append_only(landed):

@@ -51,14 +51,6 @@ def test_a_feature_table_without_a_suite_fails_at_load(tmp_path):
     assert "'features/route_stats' (features.tables[1])" in str(e.value)
 
 
-def test_day_offset_is_gone_and_says_so(tmp_path):
-    raw = regression_spec()
-    raw["sources"][1]["day_offset"] = 1
-    with pytest.raises(SpecError) as e:
-        parse_usecase(write_spec(tmp_path, raw))
-    assert "sources.1.day_offset" in str(e.value)
-
-
 def test_label_horizon_and_null_markers_have_defaults_and_are_read(tmp_path):
     uc = parse_usecase(_spec(tmp_path))
     assert uc.label.horizon_days == 1

@@ -7,22 +7,35 @@
 from __future__ import annotations
 
 import argparse
+import csv
+import hashlib
+import io
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import time
+from contextlib import ExitStack
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from glideslope.config import PROJECT_ROOT, SpecError, UseCase, load_usecase, resolve_usecase
+from glideslope.config import PROJECT_ROOT, SourceSpec, SpecError, UseCase, load_usecase, resolve_usecase
 from glideslope.contract import check_outputs
 from glideslope.data.landing import land_day
-from glideslope.lake import Lake
-from glideslope.quality.suites import load_suite
-from glideslope.quality.validate import DataQualityError, ValidationReport, validate_csv_bytes, validate_frame
+from glideslope.lake import Lake, LakeBusy
+from glideslope.quality.suites import Suite, load_suite
+from glideslope.quality.validate import (
+    DataQualityError,
+    Failure,
+    ValidationReport,
+    bad_row_reasons,
+    read_text,
+    validate_csv_bytes,
+    validate_frame,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,29 +63,105 @@ def _quarantine(lake: Lake, src: str, source: str, ds: str, report: ValidationRe
     return dest
 
 
+def _delivery_day(ds: str, offset: int) -> str:
+    return (date.fromisoformat(ds) + timedelta(days=offset)).isoformat()
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _csv_fields(*values: Any) -> bytes:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="").writerow(values)
+    return buf.getvalue().encode()
+
+
+def _quarantine_rows(lake: Lake, uc: UseCase, source: SourceSpec, ds: str, data: bytes,
+                     report: ValidationReport, suite: Suite) -> ValidationReport | None:
+    """Under ``on_bad_rows: quarantine_rows``: keep the good rows of a delivery, quarantine the rest.
+
+    Returns the report of the kept rows when that cures the delivery (every failure was row-level,
+    at most ``max_bad_rows`` of the rows were bad, and the kept rows pass the whole suite), else
+    None and the delivery is rejected as a whole. The delivery as it came, its bad rows (each with
+    its reason) and ``_reason.json`` go to a new quarantine slot; the raw file then holds the good
+    rows, byte for byte as delivered.
+    """
+    if any(f.rule in ("file is not empty", "text is UTF-8") for f in report.failures):
+        return None
+    day = _delivery_day(ds, source.day_offset)
+    text = read_text(data, source.null_markers)
+    reasons = bad_row_reasons(text, suite, day)
+    bad = reasons != ""
+    lines = data.split(b"\n")
+    # One line per row (no quoted newlines), every line complete: rows can be cut out byte for byte.
+    if not bad.any() or not data.endswith(b"\n") or len(lines) != len(text) + 2:
+        return None
+    if bad.sum() > source.max_bad_rows * len(text):
+        log.warning("%s: %d of %d rows break row-level rules, more than max_bad_rows %.0f%%: the delivery is rejected",
+                    report.file, int(bad.sum()), len(text), 100 * source.max_bad_rows)
+        return None
+    keep = [lines[0]] + [lines[i + 1] for i in range(len(text)) if not bad.iloc[i]] + [b""]
+    kept = b"\n".join(keep)
+    kept_report = validate_csv_bytes(kept, suite, report.file, day=day, null_markers=source.null_markers)
+    if not kept_report.success:
+        return None
+    bad_idx = [i for i in range(len(text)) if bad.iloc[i]]
+    bad_lines = [lines[0].rstrip(b"\r") + b",_line,_reason"] + [
+        lines[i + 1].rstrip(b"\r") + b"," + _csv_fields(i + 2, reasons.iloc[i]) for i in bad_idx]
+    path = report.file
+    slot = lake.quarantine_slot(source.name, ds)
+    name = path.rsplit("/", 1)[1]
+    lake.write_json(f"{slot}/_reason.json", {
+        **report.summary(), "policy": "quarantine_rows", "rows_quarantined": int(bad.sum()),
+        "rows_kept": kept_report.rows, "max_bad_rows": source.max_bad_rows, "moved_from": path,
+        "delivery": f"{slot}/{name}", "bad_rows": f"{slot}/bad_rows.csv",
+        "original_sha256": _sha256(data), "kept_sha256": _sha256(kept),
+        "moved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    lake.publish_bytes(f"{slot}/bad_rows.csv", b"\n".join(bad_lines) + b"\n")
+    lake.publish_bytes(f"{slot}/{name}", data)
+    lake.publish_bytes(path, kept)  # last: until here the raw file is the delivery as it came
+    log.warning("%s: quarantined %d of %d rows (%s) -> %s; %d rows kept", path, int(bad.sum()), len(text),
+                "; ".join(sorted(set(reasons[bad])))[:300], slot, kept_report.rows)
+    return kept_report
+
+
 def validate_raw(uc: UseCase, ds: str, lake: Lake | None = None) -> dict[str, Any]:
     """Gate day ``ds``'s raw files. On failure every failing file goes to quarantine and
-    :class:`DataQualityError` names file, column, rule and bad-row count."""
+    :class:`DataQualityError` names file, column, rule and bad-row count.
+
+    A source with ``on_bad_rows: quarantine_rows`` loses only its bad rows (to quarantine, with
+    their reason) when they are few enough; see :func:`_quarantine_rows`.
+    """
     lake = lake or Lake.for_usecase(uc.name)
-    reports, failed = [], []
-    for source in uc.sources:
-        if source.kind != "daily" or not source.suite:
-            continue
-        path = lake.raw(source.name, ds)
-        if not lake.exists(path):
-            raise FileNotFoundError(f"{path}: raw file for {source.name!r} on {ds} has not landed")
-        with lake.fs.open(path, "rb") as f:
-            data = f.read()
-        report = validate_csv_bytes(data, load_suite(uc, source.suite), path, source.null_markers)
-        reports.append(report)
-        log.info("validated %s: %d rows, %d expectations, %s", path, report.rows, report.evaluated,
-                 "ok" if report.success else f"{len(report.failures)} failures")
-        if not report.success:
-            failed.append(report)
-    if failed:
-        moved = [_quarantine(lake, r.file, Path(r.file).parent.parent.name, ds, r) for r in failed]
-        raise DataQualityError(failed, moved)
-    return {"ds": ds, "files": [{"file": r.file, "rows": r.rows, "expectations": r.evaluated} for r in reports]}
+    reports, failed, rows_quarantined = [], [], {}
+    with lake.day_lock(ds):
+        for source in uc.sources:
+            if source.kind != "daily" or not source.suite:
+                continue
+            path = lake.raw(source.name, ds)
+            if not lake.exists(path):
+                raise FileNotFoundError(f"{path}: raw file for {source.name!r} on {ds} has not landed")
+            with lake.fs.open(path, "rb") as f:
+                data = f.read()
+            suite = load_suite(uc, source.suite)
+            report = validate_csv_bytes(data, suite, path, day=_delivery_day(ds, source.day_offset),
+                                        null_markers=source.null_markers)
+            if not report.success and source.on_bad_rows == "quarantine_rows":
+                cured = _quarantine_rows(lake, uc, source, ds, data, report, suite)
+                if cured is not None:
+                    rows_quarantined[source.name] = report.rows - cured.rows
+                    report = cured
+            reports.append(report)
+            log.info("validated %s: %d rows, %d expectations, %s", path, report.rows, report.evaluated,
+                     "ok" if report.success else f"{len(report.failures)} failures")
+            if not report.success:
+                failed.append(report)
+        if failed:
+            moved = [_quarantine(lake, r.file, Path(r.file).parent.parent.name, ds, r) for r in failed]
+            raise DataQualityError(failed, moved)
+    return {"ds": ds, "files": [{"file": r.file, "rows": r.rows, "expectations": r.evaluated} for r in reports],
+            **({"rows_quarantined": rows_quarantined} if rows_quarantined else {})}
 
 
 def spark_submit_command(uc: UseCase, days: list[str], master: str = "local[2]",
@@ -100,38 +189,90 @@ def spark_env() -> dict[str, str]:
     return env
 
 
+def spark_failure_cause(output: str, keep: int = 12) -> str:
+    """The part of a failed Spark job's output that says why: the last Python traceback (or Java
+    exception) and our own progress lines, not the JVM's shutdown log."""
+    lines = output.splitlines()
+    ours = [line for line in lines if line.startswith("[glideslope]")]
+    start = max((i for i, line in enumerate(lines) if line.startswith("Traceback (most recent call last)")),
+                default=None)
+    if start is not None:
+        block = lines[start:]
+        end = next((i for i, line in enumerate(block[1:], 1)
+                    if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b", line)), len(block) - 1)
+        cause = block[:end + 1]
+        if len(cause) > keep:
+            cause = [cause[0], "  ...", *cause[-(keep - 2):]]
+        return "\n".join(ours + cause)
+    errors = [line for line in lines if re.search(r"(Error|Exception)\b", line)
+              and not re.search(r"\b(INFO|DEBUG)\b", line)]
+    return "\n".join(ours + (errors[:keep] or lines[-keep:]))
+
+
 def transform(uc: UseCase, days: list[str], master: str = "local[2]", lake: Lake | None = None) -> None:
-    """spark-submit the use case's transform for ``days`` (outside Airflow: CLI, demo, tests)."""
+    """spark-submit the use case's transform for ``days`` (outside Airflow: CLI, demo, tests).
+
+    The JVM is bound to this process: when it dies (``kill -9`` included) the kernel kills
+    spark-submit, so no orphan keeps staging outputs after the run is gone.
+    """
+    from glideslope.runtime import die_with_parent
+
     cmd = spark_submit_command(uc, days, master, lake)
     log.info("running %s", " ".join(cmd))
-    proc = subprocess.run(cmd, env=spark_env(), capture_output=True, text=True)
+    proc = subprocess.run(cmd, env=spark_env(), capture_output=True, text=True,
+                          preexec_fn=die_with_parent)  # noqa: PLW1509 - no threads start before it
     if proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-40:])
-        raise RuntimeError(f"spark-submit failed (rc={proc.returncode}) for {uc.name} {days}:\n{tail}")
+        cause = spark_failure_cause(proc.stdout + "\n" + proc.stderr)
+        raise RuntimeError(f"spark-submit failed (rc={proc.returncode}) for {uc.name} {days}:\n{cause}")
+
+
+def _built_from(uc: UseCase, ds: str, lake: Lake) -> str:
+    """The raw deliveries an output of ``ds`` is built from, for error messages."""
+    return ", ".join(lake.raw(s.name, ds) for s in uc.sources if s.kind == "daily")
 
 
 def validate_and_publish(uc: UseCase, ds: str, lake: Lake | None = None) -> dict[str, Any]:
-    """Gate the staged outputs of ``ds``; publish all of them only if every one passes."""
+    """Gate the staged outputs of ``ds``; publish all of them only if every one passes.
+
+    A failure names the output, the day and the raw deliveries it was built from (not the staging
+    path), and the staged file goes to quarantine.
+    """
     lake = lake or Lake.for_usecase(uc.name)
-    staged = {out: lake.staging(ds, out) for out in uc.output_suites}
-    missing = [p for p in staged.values() if not lake.exists(p)]
-    if missing:
-        raise FileNotFoundError(f"transform outputs for {ds} were not staged: {missing}")
-    frames = {out: lake.read_parquet(p) for out, p in staged.items()}
-    check_outputs(uc, frames)  # a table a later stage cannot read fails here, naming it
-    reports = {out: validate_frame(frames[out], load_suite(uc, uc.output_suites[out]), p)
-               for out, p in staged.items()}
-    failed = [r for r in reports.values() if not r.success]
-    if failed:
-        moved = [_quarantine(lake, r.file, out.replace("/", "__"), ds, r)
-                 for out, r in reports.items() if not r.success]
-        raise DataQualityError(failed, moved)
-    published = {}
-    for out, path in staged.items():
-        final = lake.output(ds, out)
-        with lake.publishing(final) as tmp:
-            lake.fs.mv(path, tmp)
-        published[out] = {"path": final, "rows": reports[out].rows}
+    with lake.day_lock(ds):
+        staged = {out: lake.staging(ds, out) for out in uc.output_suites}
+        missing = [p for p in staged.values() if not lake.exists(p)]
+        if missing:
+            done = [lake.output(ds, out) for out in uc.output_suites if lake.exists(lake.output(ds, out))]
+            why = (f"; {len(done)} of {len(staged)} outputs of {ds} are published, so another ETL run "
+                   f"of {ds} has already published what it staged. Rerun the whole ETL of {ds} to rebuild "
+                   "(a rerun gives byte-identical outputs)" if done else "; rerun the transform of this day")
+            raise FileNotFoundError(f"transform outputs of {uc.name} {ds} are not staged: {missing}{why}")
+        reports, frames, labels = {}, {}, {}
+        for out, p in staged.items():
+            labels[out] = label = f"{uc.name} {out} of {ds} (built from {_built_from(uc, ds, lake)})"
+            try:
+                frames[out] = lake.read_parquet(p)
+            except Exception as e:  # a torn or foreign file: say which one, keep the published day
+                raise DataQualityError([ValidationReport(label, uc.output_suites[out], 0, failures=[
+                    Failure(label, None, f"staged file {p} is readable Parquet ({type(e).__name__}: {e})",
+                            None)])], []) from e
+        check_outputs(uc, frames)  # a table a later stage cannot read fails here, naming it
+        for out, frame in frames.items():
+            label = labels[out]
+            report = validate_frame(frame, load_suite(uc, uc.output_suites[out]), label)
+            report.file = label
+            reports[out] = report
+        failed = [r for r in reports.values() if not r.success]
+        if failed:
+            moved = [_quarantine(lake, staged[out], out.replace("/", "__"), ds, r)
+                     for out, r in reports.items() if not r.success]
+            raise DataQualityError(failed, moved)
+        published = {}
+        for out, path in staged.items():
+            final = lake.output(ds, out)
+            with lake.publishing(final) as tmp:
+                lake.fs.mv(path, tmp)
+            published[out] = {"path": final, "rows": reports[out].rows}
     return {"ds": ds, "outputs": published}
 
 
@@ -140,17 +281,58 @@ def days_between(start: str, end: str) -> list[str]:
     return [(a + timedelta(days=i)).isoformat() for i in range((b - a).days + 1)]
 
 
+class BackfillIncomplete(RuntimeError):
+    """Some days of a multi-day ETL could not be published; every other day was."""
+
+    def __init__(self, published: dict[str, Any], failed: dict[str, str]):
+        self.published = published
+        self.failed = failed
+        lines = "\n".join(f"  {ds}: {why}" for ds, why in sorted(failed.items()))
+        total = len(published) + len(failed)
+        super().__init__(f"published {len(published)} of {total} days; could not publish {len(failed)}:\n{lines}")
+
+
 def run_days(uc: UseCase | str, days: list[str], master: str = "local[2]",
-             lake: Lake | None = None) -> dict[str, Any]:
-    """Land, gate, transform (one spark-submit for all days) and publish ``days`` in order."""
+             lake: Lake | None = None, spark: Any = None) -> dict[str, Any]:
+    """Land, gate, transform (one spark-submit for all days) and publish ``days`` in order.
+
+    A day whose raw delivery fails its gate is quarantined and skipped; every other day is
+    transformed and published (a later day's trailing window then lacks the rejected delivery,
+    as it would lack a day the feed never sent). When any day failed, :class:`BackfillIncomplete`
+    is raised after the good days are published, naming each failed day and why. With ``spark``
+    (an open session) the transform runs on it instead of a spark-submit.
+    """
     uc = load_usecase(uc) if isinstance(uc, str) else uc
     lake = lake or Lake.for_usecase(uc.name)
     days = sorted(days)
-    for ds in days:
-        land_day(uc, ds, lake)
-        validate_raw(uc, ds, lake)
-    transform(uc, days, master, lake)
-    return {ds: validate_and_publish(uc, ds, lake) for ds in days}
+    failed: dict[str, str] = {}
+    with ExitStack() as locks:
+        for ds in days:
+            locks.enter_context(lake.day_lock(ds))
+        good = []
+        for ds in days:
+            land_day(uc, ds, lake)
+            try:
+                validate_raw(uc, ds, lake)
+                good.append(ds)
+            except DataQualityError as e:
+                log.error("%s %s: raw delivery rejected, day skipped:\n%s", uc.name, ds, e)
+                failed[ds] = str(e)
+        published: dict[str, Any] = {}
+        if good and spark is not None:
+            from glideslope.etl.spark_job import stage_days
+
+            stage_days(spark, uc.name, good, lake)
+        elif good:
+            transform(uc, good, master, lake)
+        for ds in good:
+            try:
+                published[ds] = validate_and_publish(uc, ds, lake)
+            except DataQualityError as e:
+                failed[ds] = str(e)
+    if failed:
+        raise BackfillIncomplete(published, failed)
+    return published
 
 
 def cli(argv: list[str]) -> int:
@@ -168,7 +350,12 @@ def cli(argv: list[str]) -> int:
         return 2
     try:
         out = run_days(uc, days_between(args.start, args.end or args.start), args.master)
-    except DataQualityError as e:
+    except BackfillIncomplete as e:
+        print(json.dumps(e.published, indent=2))
+        print(f"ETL incomplete: {len(e.published)} days published; could not publish {len(e.failed)}: "
+              f"{', '.join(sorted(e.failed))}\n{e}", file=sys.stderr)
+        return 1
+    except (DataQualityError, LakeBusy) as e:
         print(str(e), file=sys.stderr)
         return 1
     print(json.dumps(out, indent=2))

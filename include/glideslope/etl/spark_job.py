@@ -32,10 +32,14 @@ class SparkInputs:
         self.read: list[str] = []  # every file handed to the transform: its lineage inputs
 
     def _read_csv(self, paths: list[str], null_markers: list[str] | None = None) -> Any:
-        """Every column as text; a cell that is one of ``null_markers`` (default ``NA``) or empty is null."""
+        """Every column as text; a cell that is one of ``null_markers`` (default ``NA``) or empty is null.
+
+        enforceSchema=False: every file's header is checked against the columns (Spark otherwise
+        maps the columns of every file by the position of the first file's header).
+        """
         from pyspark.sql import functions as F
 
-        df = self.spark.read.csv(paths, header=True, emptyValue=None, mode="FAILFAST")
+        df = self.spark.read.csv(paths, header=True, emptyValue=None, mode="FAILFAST", enforceSchema=False)
         markers = [m for m in (["NA", ""] if null_markers is None else null_markers) if m != ""]
         if not markers:
             return df
@@ -115,25 +119,31 @@ def run(usecase: str, days: list[str], lake_root: str | None = None,
     uc = load_usecase(usecase)
     cfg = settings()
     lake = Lake(root=(lake_root or cfg.lake_root).rstrip("/"), usecase=uc.name, s3_endpoint_url=cfg.s3_endpoint_url)
-    transform = load_module(uc, uc.transform)
     spark = spark_session(f"{uc.name}-etl", remote)
-    inputs = SparkInputs(spark, lake, {s.name: s.null_markers for s in uc.sources})
-    summary: dict[str, dict[str, int]] = {}
     try:
-        with tempfile.TemporaryDirectory(prefix="glideslope-spark-") as tmp:
-            for ds in days:
-                t0 = time.monotonic()
-                inputs.read = []
-                outputs = transform.build(inputs, ds)
-                summary[ds] = {name: write_single_parquet(df, lake, lake.staging(ds, name), Path(tmp))
-                               for name, df in outputs.items()}
-                # What the outputs were made from (the trailing window's raw days, the reference
-                # data), for the publishing task's lineage: glideslope.lineage.publication.
-                lake.write_json(lake.staging_inputs(ds), sorted(set(inputs.read)))
-                log.info("transformed %s in %.1fs: %s", ds, time.monotonic() - t0, summary[ds])
-                print(f"[glideslope] {uc.name} {ds} staged {summary[ds]}", flush=True)
+        return stage_days(spark, uc.name, days, lake)
     finally:
         spark.stop()
+
+
+def stage_days(spark: Any, usecase: str, days: list[str], lake: Lake) -> dict[str, dict[str, int]]:
+    """Transform ``days`` into the staging area of ``lake`` on an open session (left open)."""
+    uc = load_usecase(usecase)
+    transform = load_module(uc, uc.transform)
+    inputs = SparkInputs(spark, lake, {s.name: s.null_markers for s in uc.sources})
+    summary: dict[str, dict[str, int]] = {}
+    with tempfile.TemporaryDirectory(prefix="glideslope-spark-") as tmp:
+        for ds in days:
+            t0 = time.monotonic()
+            inputs.read = []
+            outputs = transform.build(inputs, ds)
+            summary[ds] = {name: write_single_parquet(df, lake, lake.staging(ds, name), Path(tmp))
+                           for name, df in outputs.items()}
+            # What the outputs were made from (the trailing window's raw days, the reference
+            # data), for the publishing task's lineage: glideslope.lineage.publication.
+            lake.write_json(lake.staging_inputs(ds), sorted(set(inputs.read)))
+            log.info("transformed %s in %.1fs: %s", ds, time.monotonic() - t0, summary[ds])
+            print(f"[glideslope] {uc.name} {ds} staged {summary[ds]}", flush=True)
     return summary
 
 
@@ -143,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ds", action="append", required=True, help="logical day YYYY-MM-DD (repeatable)")
     ap.add_argument("--lake-root", default=None, help="override GLIDESLOPE_LAKE_ROOT")
     args = ap.parse_args(argv)
+    from glideslope.runtime import die_with_parent
+
+    die_with_parent()  # under spark-submit the parent is the JVM: its death ends this driver too
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     run(args.usecase, sorted(set(args.ds)), args.lake_root)
     return 0

@@ -7,11 +7,15 @@ A suite file (``include/usecases/<uc>/quality/<name>.yaml``)::
       carrier: {type: str, not_null: true, regex: "^[A-Z0-9]{2}$"}
       distance: {type: int, not_null: true, min: 1, max: 6000}
       tailnum: {type: str}               # declared, nullable
+      temp: {type: float, max_null_share: 0.5}   # at most half of the rows may lack a value
     unique: [[year, month, day, carrier, flight, origin, dest, sched_dep_time]]
     mean: {wx_temp_mean: {min: -20, max: 110}}
+    day: [year, month, day]              # raw only: every row is dated on the delivery's day
 
 Raw CSV is validated as text (``type`` is a regex on the text, so a wrong type is counted row by
-row), typed data (Parquet) by value. Every declared column must exist.
+row), typed data (Parquet) by value; ``regex`` applies to both. Every declared column must exist,
+and a raw header must list exactly the declared columns, in the declared order: Spark reads CSV
+columns by position, so an extra or moved column would shift every value after it.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ class ColumnRule(BaseModel):
     max: float | None = None
     regex: str | None = None
     values: list[Any] | None = Field(None, description="Allowed values (a closed set).")
+    max_null_share: float | None = Field(None, ge=0, le=1, description="Most rows (a share) that may be null.")
 
 
 class Range(BaseModel):
@@ -64,6 +69,8 @@ class Suite(BaseModel):
     columns: dict[str, ColumnRule]
     unique: list[list[str]] = Field(default_factory=list)
     mean: dict[str, Range] = Field(default_factory=dict)
+    day: list[str] | None = Field(None, description="Raw only: the year, month and day columns that "
+                                  "must date every row on the day the delivery is for.")
 
 
 def load_suite(uc: UseCase, filename: str) -> Suite:
@@ -87,6 +94,8 @@ def text_expectations(suite: Suite) -> list[Any]:
         out.append(gxe.ExpectColumnToExist(column=col))
         if rule.not_null:
             out.append(gxe.ExpectColumnValuesToNotBeNull(column=col))
+        elif rule.max_null_share is not None:
+            out.append(gxe.ExpectColumnValuesToNotBeNull(column=col, mostly=1 - rule.max_null_share))
         pattern = rule.regex or TYPE_PATTERNS.get(rule.type)
         if pattern:
             out.append(gxe.ExpectColumnValuesToMatchRegex(column=col, regex=pattern))
@@ -105,6 +114,10 @@ def value_expectations(suite: Suite, typed: bool) -> list[Any]:
             out.append(gxe.ExpectColumnToExist(column=col))
             if rule.not_null:
                 out.append(gxe.ExpectColumnValuesToNotBeNull(column=col))
+            elif rule.max_null_share is not None:
+                out.append(gxe.ExpectColumnValuesToNotBeNull(column=col, mostly=1 - rule.max_null_share))
+            if rule.regex:  # a typed string column keeps its pattern (raw text is checked earlier)
+                out.append(gxe.ExpectColumnValuesToMatchRegex(column=col, regex=rule.regex))
         if rule.min is not None or rule.max is not None:
             out.append(gxe.ExpectColumnValuesToBeBetween(column=col, min_value=rule.min, max_value=rule.max))
         if rule.values is not None:

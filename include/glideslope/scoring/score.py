@@ -180,6 +180,7 @@ def score_day(uc: UseCase, ds: str, chunk_rows: int | None = None, cfg: Settings
     fs = store(uc, cfg)
     chunk_rows = chunk_rows or uc.scoring.chunk_rows
     final = lake.predictions(ds)
+    lake.sweep_partitions(lake.predictions())  # what killed scoring runs of other nights left
     rows_in = rows_out = chunks = 0
     positives = 0.0
     seen: set[str] = set()

@@ -57,7 +57,10 @@ def build(inputs: Any, ds: str) -> dict[str, DataFrame]:
     window_days = [(day - timedelta(days=i)).isoformat() for i in range(LOOKBACK_DAYS, -1, -1)]
     stamp = F.to_utc_timestamp(F.lit((day + timedelta(days=1)).isoformat()).cast("timestamp"), LOCAL_TZ)
 
-    history = _flight_rows(inputs.raw("flights", window_days))
+    # Only rows dated inside the window: a delivery must never bring another day's outcomes into
+    # D's statistics (the raw gate rejects off-day rows; this keeps the window closed regardless).
+    history = _flight_rows(inputs.raw("flights", window_days)).where(
+        F.col("flight_date").between(F.lit(window_days[0]).cast("date"), F.lit(ds).cast("date")))
     history = (
         history.withColumn("cancelled", F.col("arr_delay").isNull())
         .withColumn("is_late", F.when(F.col("cancelled") | (F.col("arr_delay") >= LATE_MINUTES), 1)
