@@ -37,9 +37,13 @@ passes with those rows quarantined (`on_bad_rows: quarantine_rows`, at most 5% o
 [use-case guide](usecase-guide.md#bad-rows-reject-or-quarantine-rows)). Everything else in the
 corpus is rejected and quarantined byte for byte.
 
-Not in this battery yet: two promotions or a promotion and a rollback at once, the drift Asset
-posted twice, PostgreSQL restarted under the Celery profile, the MLflow server or Redis down, and
-`kill -9` of materialization and of the drift report.
+The champion's races (two first promotions, two promotions, a promotion against a rollback, two
+rollbacks, a champion that moved away and back) and the drift state's (two writers on a local lake,
+on S3 with the Redis lock, a writer whose lock expired) are tested with racing processes in
+`tests/unit/test_champion_races.py` and `tests/services/test_races.py`
+([ADR 0011](adr/0011-locks-for-the-champion-and-the-drift-state.md)). Not covered yet: the drift
+Asset posted twice, PostgreSQL restarted under the Celery profile, the MLflow server or Redis down,
+a retried train task, and `kill -9` of materialization and of the drift report.
 """
 
 
