@@ -170,24 +170,41 @@ def spark_s3a_conf(cfg: Settings | None = None) -> dict[str, str]:
     return conf
 
 
-def die_with_parent() -> None:
-    """Ask Linux to SIGKILL this process when its parent dies (a no-op elsewhere).
+def die_with_parent_preexec() -> Any:
+    """A ``preexec_fn`` that asks Linux to SIGKILL the child when its parent dies (None elsewhere).
 
-    Used as ``preexec_fn`` of ``spark-submit`` and by the Spark job itself: a killed ETL process
-    (``kill -9``, an OOM kill) must not leave a JVM behind that keeps writing the day's outputs.
-    The flag survives ``exec``, so it reaches the JVM that ``spark-submit`` execs into.
+    The flag survives ``exec``, so it reaches the JVM that ``spark-submit`` execs into: a killed
+    ETL process (``kill -9``, an OOM kill) leaves no JVM behind that keeps writing the day's
+    outputs. Everything is looked up here, in the parent: between ``fork`` and ``exec`` the child
+    of a threaded process must not import or take a lock (an import there can wait forever on a
+    lock another thread held at the fork), so the returned function only calls ``prctl``.
     """
     import ctypes
     import signal
     import sys
 
     if not sys.platform.startswith("linux"):
-        return
-    pr_set_pdeathsig = 1
+        return None
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
-        return
-    if os.getppid() == 1:  # the parent died before the flag was set
-        os.kill(os.getpid(), signal.SIGKILL)
+        return None
+    kill = int(signal.SIGKILL)
+
+    def preexec() -> None:
+        prctl(1, kill, 0, 0, 0)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the parent died before the flag was set
+            os.kill(os.getpid(), kill)
+
+    return preexec
+
+
+def die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (a no-op elsewhere).
+
+    The Spark job calls it first thing: under spark-submit its parent is the JVM, whose death
+    must end the driver too. (For a child about to ``exec``, use :func:`die_with_parent_preexec`.)
+    """
+    preexec = die_with_parent_preexec()
+    if preexec is not None:
+        preexec()

@@ -110,7 +110,10 @@ def spark() -> Any:
     """One in-process Spark session per module (the transform runs on it; no spark-submit)."""
     from glideslope.etl.spark_job import spark_session
 
-    return spark_session("glideslope-faults")
+    # Stopped after the module: getOrCreate() elsewhere in the session must not get this one.
+    session = spark_session("glideslope-faults")
+    yield session
+    session.stop()
 
 
 @pytest.fixture(scope="module")

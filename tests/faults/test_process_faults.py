@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -230,8 +231,8 @@ def test_two_publishers_of_one_day(lake: Lake, reference_lake: Lake, reference: 
 
 
 def _small_file_limit(limit: int = 64 * 1024) -> None:
-    import resource
-
+    # Runs between fork and exec: no import here (an import can wait forever on a lock that
+    # another thread of the test process held at the fork).
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 

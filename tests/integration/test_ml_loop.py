@@ -49,8 +49,14 @@ def loop_env(tmp_path_factory, airflow_db):
 
 @pytest.fixture(scope="module")
 def dags(loop_env):
-    return {stage: runpy.run_path(str(ROOT / "dags" / f"{stage}.py"))[f"{UC}__{stage}"]
-            for stage in ("etl", "features", "train", "score")}
+    built = {stage: runpy.run_path(str(ROOT / "dags" / f"{stage}.py"))[f"{UC}__{stage}"]
+             for stage in ("etl", "features", "train", "score")}
+    # dag.test() of Airflow 3.3.2 looks a DAG's deadline alerts up in the metadata DB by the ids
+    # the DAG processor gives them when it serializes the DAG; an unserialized DAG has none, and
+    # the lookup fails. The scoring deadline is tested where it lives: tests/dags/test_score_deadline.py
+    # and the scheduler-run replays.
+    built["score"].deadline = None
+    return built
 
 
 def _states(dr) -> dict[str, str]:

@@ -118,13 +118,14 @@ def test_offline_store_on_s3_builds_the_training_set_the_local_lake_builds(two_l
     pd.testing.assert_frame_equal(on_s3, local, check_dtype=False)
 
 
-def test_score_day_on_s3_publishes_the_predictions_of_the_champion(two_lakes, s3, tmp_path, monkeypatch):
+def test_score_day_on_s3_publishes_the_predictions_of_the_champion(two_lakes, s3, redis_url, tmp_path, monkeypatch):
     from glideslope.registry.promotion import evaluate_challenger, promote
     from glideslope.scoring.score import PREDICTION, score_day
     from glideslope.training.trainer import train_candidates
 
     lake, ds = two_lakes["s3"], DAYS[-1]
     _training_set(monkeypatch, tmp_path, lake, s3)
+    monkeypatch.setenv("GLIDESLOPE_LOCK_URL", f"{redis_url}/2")  # champion moves on a remote lake (ADR 0011)
     uc, cfg = load_usecase("flight_delay"), settings()
     trained = train_candidates(uc, ds, candidates=["logistic_regression"], window_days=3, holdout_days=1, cfg=cfg,
                                reason="first model on the S3 lake")

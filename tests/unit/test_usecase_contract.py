@@ -64,10 +64,10 @@ def test_null_markers_decide_what_the_raw_gate_counts_as_missing(tmp_path):
     suite = load_suite(uc, "raw_rentals.yaml")
     header = "dteday,season,hr,holiday,weekday,workingday,weathersit,temp,atemp,hum,windspeed,casual,registered,cnt\n"
     row = "2012-06-01,summer,8am,No,Fri,Yes,{wx},20.0,21.0,50.0,10.0,30,400,430\n"
-    ok = validate_csv_bytes((header + row.format(wx="")).encode(), suite, "rentals.csv", [""])
+    ok = validate_csv_bytes((header + row.format(wx="")).encode(), suite, "rentals.csv", null_markers=[""])
     assert ok.success, [str(f) for f in ok.failures]
     # With only "NA" as a marker an empty cell is a value, and not an allowed one.
-    bad = validate_csv_bytes((header + row.format(wx="NA")).encode(), suite, "rentals.csv", [""])
+    bad = validate_csv_bytes((header + row.format(wx="NA")).encode(), suite, "rentals.csv", null_markers=[""])
     assert not bad.success and any(f.column == "weathersit" for f in bad.failures)
 
 

@@ -215,12 +215,12 @@ def transform(uc: UseCase, days: list[str], master: str = "local[2]", lake: Lake
     The JVM is bound to this process: when it dies (``kill -9`` included) the kernel kills
     spark-submit, so no orphan keeps staging outputs after the run is gone.
     """
-    from glideslope.runtime import die_with_parent
+    from glideslope.runtime import die_with_parent_preexec
 
     cmd = spark_submit_command(uc, days, master, lake)
     log.info("running %s", " ".join(cmd))
     proc = subprocess.run(cmd, env=spark_env(), capture_output=True, text=True,
-                          preexec_fn=die_with_parent)  # noqa: PLW1509 - no threads start before it
+                          preexec_fn=die_with_parent_preexec())  # noqa: PLW1509 - it only calls prctl
     if proc.returncode != 0:
         cause = spark_failure_cause(proc.stdout + "\n" + proc.stderr)
         raise RuntimeError(f"spark-submit failed (rc={proc.returncode}) for {uc.name} {days}:\n{cause}")
