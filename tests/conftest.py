@@ -5,6 +5,7 @@ The environment is set before anything imports Airflow, so Airflow reads the tes
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -38,3 +39,38 @@ def airflow_db() -> Path:
         subprocess.run([str(Path(sys.executable).with_name("airflow")), "db", "migrate"], check=True,
                        stdout=subprocess.DEVNULL)
     return db
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _openlineage_pool_stopped():
+    """Stop the OpenLineage listener's process pool when the session ends.
+
+    ``dag.test()`` runs a DAG run in this process, and the listener sends its DAG-run events
+    (``on_dag_run_running`` / ``_success`` / ``_failed``) through a ``ProcessPoolExecutor`` whose
+    workers are forked from this process. An idle worker waits on its call queue; at exit the
+    session would wait for it, and in a threaded process it may never get the shutdown sentinel
+    (a CI run once passed every test and then waited for such a worker until its time ran out).
+    """
+    yield
+    if "airflow.listeners.listener" in sys.modules:
+        _stop_listener_pools()
+    for child in multiprocessing.active_children():  # a pool replaced mid-session leaves its worker
+        child.kill()
+        child.join(5)
+
+
+def _stop_listener_pools() -> None:
+    from airflow.listeners.listener import get_listener_manager
+
+    for listener in get_listener_manager().pm.get_plugins():
+        pool = getattr(listener, "_executor", None)
+        if pool is None:
+            continue
+        listener._executor = None
+        workers = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for worker in workers:
+            worker.join(5)
+            if worker.is_alive():
+                worker.kill()
+                worker.join(5)
