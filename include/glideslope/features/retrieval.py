@@ -1,9 +1,11 @@
 """Point-in-time feature retrieval for training and scoring, and the model's input columns.
 
-Both the training set and the nightly scoring batch are built by the same join: Feast's offline
-store attaches to each entity row the latest feature row stamped at or before the row's event
+Both the training set and the nightly scoring batch are built by the same join: each entity row
+gets the latest feature row of Feast's offline store stamped at or before the row's event
 timestamp (within the view's TTL). Using one path for both is what keeps training and serving
-from drifting apart.
+from drifting apart. The join runs in one DuckDB pass over the store's Parquet files
+(:mod:`glideslope.features.asof`, checked against Feast's own join by a test), or through Feast
+where a view is something else.
 """
 
 from __future__ import annotations
@@ -44,15 +46,30 @@ def model_inputs(uc: UseCase, fs: FeatureStore) -> list[str]:
     return [*uc.features.request_columns, *[f for f in feats if f not in uc.features.request_columns]]
 
 
-def historical_features(uc: UseCase, entity_df: pd.DataFrame, fs: FeatureStore) -> pd.DataFrame:
+def historical_features(uc: UseCase, entity_df: pd.DataFrame, fs: FeatureStore,
+                        engine: str = "auto") -> pd.DataFrame:
     """``entity_df`` (same rows, same order) with the feature service's features joined as of each row.
 
-    Raises when Feast returns a different number of rows: a join that drops or duplicates entity
-    rows would silently bias a training set.
+    ``engine`` is ``"duckdb"`` (one ``ASOF`` join over the offline store's Parquet files,
+    :mod:`glideslope.features.asof`), ``"feast"`` (Feast's ``get_historical_features``), or
+    ``"auto"``: DuckDB where it gives Feast's answer (every view a Parquet file source), else Feast.
+    Raises when the join returns a different number of rows: a join that drops or duplicates
+    entity rows would silently bias a training set.
     """
+    from glideslope.features import asof
+
     missing = [c for c in [uc.event_timestamp, *join_keys(uc, fs)] if c not in entity_df.columns]
     if missing:
         raise ValueError(f"entity rows for {uc.features.service} lack columns {missing}")
+    if engine not in ("auto", "duckdb", "feast"):
+        raise ValueError(f"engine must be auto, duckdb or feast, not {engine!r}")
+    joins = asof.plan(uc, fs) if engine != "feast" else "Feast asked for"
+    if isinstance(joins, str) and engine == "duckdb":
+        raise ValueError(f"{uc.features.service}: {joins}; the DuckDB join cannot answer it")
+    if not isinstance(joins, str):
+        from glideslope.features.store import offline_connection
+
+        return asof.point_in_time(uc, entity_df, fs, joins, con=offline_connection())
     ent = entity_df.reset_index(drop=True).copy()
     ent[ROW_ID] = range(len(ent))
     service = fs.get_feature_service(uc.features.service, allow_cache=False)

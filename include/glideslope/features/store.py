@@ -138,6 +138,20 @@ def configure_offline_reader(cfg: Settings) -> None:
     ibis.set_backend(con)
 
 
+def offline_connection(cfg: Settings | None = None) -> Any:
+    """The DuckDB connection our own point-in-time join reads the lake with.
+
+    ``None`` for a local lake (the join opens a fresh in-memory one); for a lake on S3, the raw
+    connection behind the ibis backend of :func:`configure_offline_reader`, which has ``httpfs``
+    and the current S3 secret.
+    """
+    cfg = cfg or settings()
+    if not cfg.lake_root.startswith("s3://"):
+        return None
+    configure_offline_reader(cfg)
+    return _S3_BACKEND["con"].con
+
+
 def _sql_text(value: str) -> str:
     return value.replace("'", "''")
 

@@ -67,19 +67,20 @@ def output_columns(uc: UseCase, inputs: list[str]) -> list[str]:
 
 def score_frame(uc: UseCase, entities: Any, model: LoadedModel, fs: Any, as_of: Any, ds: str) -> Any:
     """Score one chunk of entity rows: point-in-time features as of ``as_of``, then the model."""
-    import pandas as pd
 
+    from glideslope.features.asof import utc_timestamps
     from glideslope.features.retrieval import historical_features, model_frame
 
     ent = entities.reset_index(drop=True)
-    event_ts = pd.to_datetime(ent[uc.event_timestamp], utc=True)
+    event_ts = utc_timestamps(ent[uc.event_timestamp])
     # Join as of min(event time, the moment D's features were known): nothing published later is used.
     query = ent.copy()
     query[uc.event_timestamp] = event_ts.where(event_ts <= as_of, as_of).astype(event_ts.dtype)
     joined = historical_features(uc, query, fs)
     X = model_frame(joined, model.inputs, uc.features.categorical)
     out = X.copy()
-    out.insert(0, uc.event_timestamp, event_ts.astype("datetime64[us, UTC]").to_numpy())
+    # ``.array``, not ``.to_numpy()``: a zoned timestamp column as numpy is one object per row.
+    out.insert(0, uc.event_timestamp, event_ts.astype("datetime64[us, UTC]").array)
     out.insert(0, uc.entity_key, ent[uc.entity_key].astype(str).to_numpy())
     out[PREDICTION] = scores(model, X, uc.label.task)
     out["model_version"] = model.version
