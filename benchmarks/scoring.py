@@ -1,159 +1,153 @@
-"""Scoring throughput: the ``__score`` path against in-process xgboost and MLflow's ``spark_udf``.
+"""P1 batch scoring: the ``__score`` path against reading the features and xgboost ``inplace_predict``.
 
-Same champion, same rows, same machine, one process:
+* **ours** -- :func:`glideslope.scoring.score_day` end to end, as ``__score`` runs it: load the
+  champion, join the features point in time from Feast's offline store (our DuckDB ``ASOF`` join,
+  :mod:`glideslope.features.asof`), predict through the registered MLflow model, validate every
+  chunk with Great Expectations, write the staging file and publish it.
+* **baseline** -- the raw work of the same night: read the same feature rows (the model's inputs,
+  already encoded for the booster, float32, from a Parquet file) and ``Booster.inplace_predict``.
 
-* ``__score path`` -- :func:`glideslope.scoring.score_day` end to end: load the champion, join the
-  features point in time from Feast's offline store, predict, validate every chunk with Great
-  Expectations, write the staging file and publish it;
-* ``pyfunc predict`` -- the registered model through ``mlflow.pyfunc`` on the already-joined inputs;
-* ``xgboost in-process`` -- the fitted pipeline's ``predict_proba`` on the same inputs (the limit
-  for this model: no I/O, no join, no validation), and the bare booster on pre-encoded inputs;
-* ``spark_udf`` -- ``mlflow.pyfunc.spark_udf`` over a Spark DataFrame of the same inputs
-  (``local[2]``; session start-up reported separately, not counted).
+Both give the same predictions (checked to 1e-6). Also reported, as figures and not as the goal:
+Feast's own ``get_historical_features`` on the same entity rows (the join this path used before),
+and the fitted pipeline's ``predict_proba`` on the joined inputs.
 
-One real day has about a thousand scheduled flights, too few to measure throughput, so the day's
-schedule is repeated ``--scale`` times (distinct keys, same features) in a copy of the lake.
+Data: the ETL (``spark-submit``, ``local[2]``) of ten real days, 2013-07-01..10, a first champion
+trained on them (xgboost only), and the 1,000-odd flights scheduled for 2013-07-11 repeated under
+new keys (``<flight_id>-r<i>``) to reach the sizes. The curve is measured at three sizes.
 
-Needs a home with ETL output for ``--ds`` and a ``champion`` whose best candidate is xgboost::
-
-    GLIDESLOPE_HOME=/path/to/home python benchmarks/scoring.py --ds 2013-07-10 --scale 50
+    python benchmarks/scoring.py [--quick] [--json benchmarks/results/scoring.json]
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import shutil
 import sys
-import tempfile
-import time
 from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchkit  # noqa: E402
+
+DAYS = [f"2013-07-{d:02d}" for d in range(1, 11)]
+DS = DAYS[-1]
+SIZES = [100_000, 300_000, 1_000_000]
+QUICK_SIZES = [20_000, 50_000, 100_000]
+GOAL = 2.0  # ≥ 0.5× the baseline's rows/s == time ratio ≤ 2
 
 
-def _timed(fn, repeat: int):  # type: ignore[no-untyped-def]
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
+def build_home(uc: Any) -> None:
+    """ETL of :data:`DAYS`, the feature definitions, and a first champion (xgboost)."""
+    from glideslope.etl.pipeline import run_days
+    from glideslope.features.repo import apply_definitions
+    from glideslope.registry.promotion import evaluate_challenger, promote
+    from glideslope.training import train_candidates
+
+    run_days(uc, DAYS)
+    apply_definitions(uc)
+    trained = train_candidates(uc, DAYS[-2], candidates=["xgboost"], window_days=8, holdout_days=2,
+                               reason="benchmark")
+    promote(uc, evaluate_challenger(uc, DAYS[-2], trained["challenger_version"]))  # the first clears the floor
+
+
+def scale_night(uc: Any, lake: Any, day: Any, rows: int) -> None:
+    """Publish ``rows`` entity rows for :data:`DS`: the day's schedule repeated under new keys."""
+    import pandas as pd
+
+    reps = -(-rows // len(day))
+    scaled = pd.concat([day.assign(**{uc.entity_key: day[uc.entity_key] + f"-r{i}"}) for i in range(reps)],
+                       ignore_index=True).head(rows)
+    lake.publish_parquet(scaled, lake.curated(uc.scoring.table, DS))
+
+
+def baseline_inputs(pipe: Any, predictions: Any, inputs: list[str], path: Path) -> None:
+    """The night's model inputs, encoded for the booster, as a float32 Parquet file."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    encoded = np.asarray(pipe.named_steps["prep"].transform(predictions[inputs]), dtype=np.float32)
+    pq.write_table(pa.table({f"f{i}": encoded[:, i] for i in range(encoded.shape[1])}), path)
+
+
+def read_and_predict(booster: Any, path: Path) -> Any:
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    matrix = np.column_stack([c.to_numpy() for c in table.columns]).astype(np.float32, copy=False)
+    return booster.inplace_predict(matrix)
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--usecase", default="flight_delay")
-    ap.add_argument("--ds", default="2013-07-10")
-    ap.add_argument("--scale", type=int, default=50, help="repeat the day's schedule this many times")
-    ap.add_argument("--repeat", type=int, default=3, help="best of N for the in-memory paths")
-    ap.add_argument("--no-spark", action="store_true")
+    ap = benchkit.arguments(__doc__, "scoring")
+    ap.add_argument("--home", type=Path, help="reuse the home a previous run built (development)")
     args = ap.parse_args(argv)
-
+    sizes = QUICK_SIZES if args.quick else SIZES
+    home = benchkit.scratch_home("scoring")
+    if args.home:
+        os.environ["GLIDESLOPE_HOME"] = str(args.home)
+        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{args.home / 'mlflow' / 'mlflow.db'}"
+        home.rmdir()
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    import pandas as pd
-
-    from glideslope.config import load_usecase, settings
-    from glideslope.lake import Lake
-
-    src_cfg = settings()
-    uc = load_usecase(args.usecase)
-    src = Lake.for_usecase(uc.name, src_cfg)
-    if not src.exists(src.curated(uc.scoring.table, args.ds)):
-        print(f"no {src.curated(uc.scoring.table, args.ds)}: run the ETL for {args.ds} first", file=sys.stderr)
-        return 2
-
-    # A scratch copy of the lake holds the scaled schedule; MLflow stays the source home's (read only).
-    scratch = Path(tempfile.mkdtemp(prefix="glideslope-bench-"))
-    os.environ["MLFLOW_TRACKING_URI"] = src_cfg.mlflow_tracking_uri
-    os.environ["GLIDESLOPE_HOME"] = str(scratch)
-    os.environ.pop("GLIDESLOPE_LAKE_ROOT", None)
-    cfg = settings()
-    lake = Lake.for_usecase(uc.name, cfg)
-    shutil.copytree(f"{src.base}/features", f"{lake.base}/features")
-    day = src.read_parquet(src.curated(uc.scoring.table, args.ds))
-    scaled = pd.concat([day.assign(**{uc.entity_key: day[uc.entity_key] + f"-r{i}"}) for i in range(args.scale)],
-                       ignore_index=True)
-    lake.publish_parquet(scaled, lake.curated(uc.scoring.table, args.ds))
-    rows = len(scaled)
-
-    from glideslope.features.repo import apply_definitions
-    from glideslope.scoring import score_day
-    from glideslope.scoring.models import champion_version, load_version, scores
-
-    apply_definitions(uc, cfg=cfg)
-    version = champion_version(uc, cfg)
-    print(f"{uc.name} champion v{version}; {rows} rows ({len(day)} scheduled flights of {args.ds} x {args.scale})")
-
-    # Best of two: the first call also pays one-off imports (Great Expectations, Feast, MLflow).
-    t_score, summary = _timed(lambda: score_day(uc, args.ds, cfg=cfg), 2)
-    joined = lake.read_parquet(lake.predictions(args.ds))
-    model = load_version(uc, version, cfg)
-    X = joined[model.inputs]
-
-    t_pyfunc, p_pyfunc = _timed(lambda: scores(model, X, uc.label.task), args.repeat)
     import mlflow
+    import numpy as np
 
-    pipe = mlflow.sklearn.load_model(model.uri)
-    est = pipe.named_steps["model"]
-    if not hasattr(est, "get_booster"):
-        print(f"the champion is {type(est).__name__}, not xgboost: train with candidates=['xgboost']", file=sys.stderr)
-        return 2
-    t_pipe, p_pipe = _timed(lambda: pipe.predict_proba(X)[:, 1], args.repeat)
-    Xt = pipe.named_steps["prep"].transform(X)
-    booster = est.get_booster()
-    t_booster, _ = _timed(lambda: booster.inplace_predict(Xt), args.repeat)
-    assert abs(p_pipe - joined["prediction"].to_numpy()).max() < 1e-9, "the score path and the model disagree"
-    assert abs(p_pyfunc - p_pipe).max() < 1e-9
-
+    from glideslope.config import load_usecase
     from glideslope.features import store
-    from glideslope.features.retrieval import historical_features
+    from glideslope.features.retrieval import historical_features, join_keys
+    from glideslope.lake import Lake
+    from glideslope.scoring import score_day
+    from glideslope.scoring.models import champion_version, load_version
     from glideslope.scoring.score import feature_cutoff
 
-    fs = store(uc, cfg)
-    query = scaled.copy()
-    as_of = feature_cutoff(uc, args.ds, lake)
-    query[uc.event_timestamp] = query[uc.event_timestamp].where(query[uc.event_timestamp] <= as_of, as_of)
-    t_join, _ = _timed(lambda: historical_features(uc, query, fs), args.repeat)
-
-    results = [("__score path (join + predict + GX + publish)", t_score),
-               ("  of which: Feast point-in-time join, one chunk", t_join),
-               ("pyfunc predict (joined inputs)", t_pyfunc),
-               ("xgboost in-process: pipeline predict_proba (limit)", t_pipe),
-               ("xgboost in-process: booster on encoded inputs", t_booster)]
-
-    if not args.no_spark:
-        from pyspark.sql import SparkSession
-        from pyspark.sql import functions as F
-
-        os.environ["PYSPARK_PYTHON"] = sys.executable  # Python workers need this venv's pandas and mlflow
-        t0 = time.perf_counter()
-        spark = (SparkSession.builder.master("local[2]").appName("glideslope-bench")
-                 .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
-                 .config("spark.sql.shuffle.partitions", "2")
-                 .config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
-                 .getOrCreate())
-        spark.sparkContext.setLogLevel("ERROR")
-        sdf = spark.createDataFrame(X).repartition(2).cache()
-        sdf.count()
-        udf = mlflow.pyfunc.spark_udf(spark, model.uri, result_type="array<double>", env_manager="local")
-        t_spark_setup = time.perf_counter() - t0
-
-        def run_udf() -> None:
-            sdf.select(udf(F.struct(*model.inputs)).getItem(1).alias("p")).write.format("noop").mode(
-                "overwrite").save()
-
-        t_spark, _ = _timed(run_udf, args.repeat)
-        results.append(("MLflow spark_udf, local[2]", t_spark))
-        spark.stop()
-
-    limit = t_pipe
-    print(f"\n{'path':<52} {'seconds':>9} {'rows/s':>12} {'vs limit':>9}")
-    for name, t in results:
-        print(f"{name:<52} {t:>9.3f} {rows / t:>12,.0f} {t / limit:>8.1f}x")
-    if not args.no_spark:
-        print(f"\n(spark session + udf setup, not counted above: {t_spark_setup:.1f} s)")
-        print(f"__score path / spark_udf time ratio: {t_score / t_spark:.2f}")
-    print(f"__score path chunks: {summary['chunks']} of <= {uc.scoring.chunk_rows} rows")
-    shutil.rmtree(scratch, ignore_errors=True)
+    uc = load_usecase("flight_delay")
+    lake = Lake.for_usecase(uc.name)
+    if not args.home:
+        print(f"P1: ETL of {DAYS[0]}..{DS} and a first champion in {home} ...", flush=True)
+        build_home(uc)
+    model = load_version(uc, champion_version(uc), None)
+    pipe = mlflow.sklearn.load_model(model.uri)
+    booster = pipe.named_steps["model"].get_booster()
+    day = lake.read_parquet(lake.curated(uc.scoring.table, DS))
+    fs = store(uc)
+    rows_out: list[dict[str, Any]] = []
+    curve = []
+    for n in sizes:
+        scale_night(uc, lake, day, n)
+        benchkit.reset_peak_rss()
+        before = benchkit.rss_mb()
+        t_ours, summary = benchkit.best_of(lambda: score_day(uc, DS), 2)
+        peak = benchkit.peak_rss_mb() - before
+        published = lake.read_parquet(lake.predictions(DS))
+        path = Path(os.environ["GLIDESLOPE_HOME"]) / f"baseline-{n}.parquet"
+        baseline_inputs(pipe, published, model.inputs, path)
+        t_base, p_base = benchkit.best_of(lambda p=path: read_and_predict(booster, p), 3)
+        diff = float(np.abs(np.asarray(p_base, dtype="float64") - published["prediction"].to_numpy()).max())
+        if diff > 1e-6:
+            raise AssertionError(f"the score path and the booster disagree by {diff} at {n} rows")
+        entities = lake.read_parquet(lake.curated(uc.scoring.table, DS))
+        query = entities[[uc.entity_key, uc.event_timestamp, *join_keys(uc, fs)]].copy()
+        as_of = feature_cutoff(uc, DS, lake)
+        query[uc.event_timestamp] = as_of
+        t_feast, _ = benchkit.best_of(lambda q=query: historical_features(uc, q, fs, engine="feast"), 1)
+        t_duck, _ = benchkit.best_of(lambda q=query: historical_features(uc, q, fs, engine="duckdb"), 2)
+        t_pipe, _ = benchkit.best_of(lambda x=published[model.inputs]: pipe.predict_proba(x)[:, 1], 2)
+        print(f"  {n:>9,} rows: ours {t_ours:.2f} s ({n / t_ours:,.0f} rows/s), baseline {t_base:.2f} s, "
+              f"ratio {t_ours / t_base:.1f}; joins: duckdb {t_duck:.2f} s, feast {t_feast:.2f} s; "
+              f"pipeline predict_proba {t_pipe:.2f} s; peak +{peak:.0f} MB; max |diff| {diff:.1e}", flush=True)
+        curve.append({"rows": n, "ours_s": round(t_ours, 3), "baseline_s": round(t_base, 3),
+                      "duckdb_join_s": round(t_duck, 3), "feast_join_s": round(t_feast, 3),
+                      "pipeline_predict_s": round(t_pipe, 3), "peak_rss_mb": round(peak, 1),
+                      "chunks": summary["chunks"], "max_abs_diff": diff})
+        if n == sizes[-1]:
+            rows_out.append(benchkit.result(
+                "P1 batch scoring", n, t_ours, t_base, "≥ 0.5× the baseline's rows/s (time ratio ≤ 2)", GOAL,
+                peak_rss_mb=peak, notes=f"{len(day)} flights of {DS} repeated; chunks of {uc.scoring.chunk_rows}; "
+                                        f"predictions equal to {diff:.1e}"))
+            rows_out.append(benchkit.result(
+                "P1 point-in-time join: DuckDB vs Feast", n, t_duck, t_feast,
+                "our join not slower than Feast's (ratio ≤ 1)", 1.0, notes="same entity rows, same answer"))
+    benchkit.write_results(args.json, "scoring", rows_out, curve=curve)
     return 0
 
 

@@ -69,7 +69,7 @@ def historical_features(uc: UseCase, entity_df: pd.DataFrame, fs: FeatureStore,
     if not isinstance(joins, str):
         from glideslope.features.store import offline_connection
 
-        return asof.point_in_time(uc, entity_df, fs, joins, con=offline_connection())
+        return asof.point_in_time(uc, entity_df, fs, joins, con=offline_connection([j.path for j in joins]))
     ent = entity_df.reset_index(drop=True).copy()
     ent[ROW_ID] = range(len(ent))
     service = fs.get_feature_service(uc.features.service, allow_cache=False)

@@ -138,18 +138,20 @@ def configure_offline_reader(cfg: Settings) -> None:
     ibis.set_backend(con)
 
 
-def offline_connection(cfg: Settings | None = None) -> Any:
-    """The DuckDB connection our own point-in-time join reads the lake with.
+def offline_connection(paths: list[str]) -> Any:
+    """The DuckDB connection our own point-in-time join reads ``paths`` with.
 
-    ``None`` for a local lake (the join opens a fresh in-memory one); for a lake on S3, the raw
-    connection behind the ibis backend of :func:`configure_offline_reader`, which has ``httpfs``
-    and the current S3 secret.
+    ``None`` for local files (the join opens a fresh in-memory one). For ``s3://`` files, the raw
+    connection behind the ibis backend that :func:`store` set up with ``httpfs`` and the S3 secret
+    of the profile the store was opened for.
     """
-    cfg = cfg or settings()
-    if not cfg.lake_root.startswith("s3://"):
+    if not any(p.startswith("s3://") for p in paths):
         return None
-    configure_offline_reader(cfg)
-    return _S3_BACKEND["con"].con
+    con = _S3_BACKEND.get("con")
+    if con is None:
+        raise RuntimeError(f"{paths[0]} is on S3 but no feature store was opened for an S3 lake in this "
+                           "process; open it with glideslope.features.store(uc, cfg)")
+    return con.con
 
 
 def _sql_text(value: str) -> str:
