@@ -27,7 +27,6 @@ import logging
 import os
 import shutil
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -53,8 +52,6 @@ class LakeBusy(RuntimeError):
     """Another writer holds the lock of a day (e.g. a second ETL run of the same day)."""
 
 
-_HELD: dict[str, list[Any]] = {}  # lock path -> [open file, depth]: re-entrant within a process
-_HELD_LOCK = threading.Lock()
 
 
 def _staging_name(name: str) -> str:
@@ -232,65 +229,30 @@ class Lake:
         return sorted(out)
 
     # -- locks -------------------------------------------------------------------------------
-    def day_lock_path(self, ds: str) -> str:
-        return f"{self.base}/_staging/ds={ds}/.lock"
-
     @contextmanager
-    def day_lock(self, ds: str, wait: float = 3600.0, poll: float = 0.2) -> Iterator[None]:
+    def day_lock(self, ds: str, wait: float = 3600.0) -> Iterator[None]:
         """Hold the ETL lock of day ``ds``: one writer of a day's raw, staged and published files.
 
         A second ETL of the same day waits for the first (up to ``wait`` seconds), then runs on
         what the first left, so nothing is done twice at once; past ``wait`` it fails with
-        :class:`LakeBusy` naming the holder. Re-entrant within a process. Local lakes use an
-        ``flock`` (released by the kernel when the holder dies, even by ``kill -9``); a remote lake
-        has no lock here and relies on its publication being whole-object.
+        :class:`LakeBusy` naming the lock and its holder. Re-entrant within a process. It is the
+        lock ``etl-ds=<ds>`` of :mod:`glideslope.locks`: an ``flock`` on a local lake (released by
+        the kernel when the holder dies, even by ``kill -9``), the lock server on a remote lake with
+        ``GLIDESLOPE_LOCK_URL``; a remote lake without one runs unlocked, with a warning, and relies
+        on its publication being whole-object.
         """
-        if self.is_remote:
-            yield
-            return
-        import fcntl
+        from glideslope import locks
 
-        path = self.day_lock_path(ds)
-        with _HELD_LOCK:
-            held = _HELD.get(path)
-            if held:
-                held[1] += 1
-        if held:
-            try:
-                yield
-            finally:
-                with _HELD_LOCK:
-                    held[1] -= 1
-            return
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        f = open(path, "a+")  # noqa: SIM115 - held for the whole block
-        deadline = time.monotonic() + wait
+        acquired = False
         try:
-            while True:
-                try:
-                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        f.seek(0)
-                        holder = f.read().strip() or "an unknown process"
-                        raise LakeBusy(f"{self.usecase} {ds}: another ETL run of this day holds {path} "
-                                       f"({holder}); waited {wait:g} s. Rerun when it has finished.") from None
-                    time.sleep(poll)
-            f.seek(0)
-            f.truncate()
-            f.write(f"pid {os.getpid()} on {_HOST} since {datetime.now(UTC).isoformat(timespec='seconds')}")
-            f.flush()
-            with _HELD_LOCK:
-                _HELD[path] = [f, 1]
-            try:
+            with locks.exclusive(self, f"etl-ds={ds}", wait=wait, required=False, reentrant=True):
+                acquired = True
                 yield
-            finally:
-                with _HELD_LOCK:
-                    _HELD.pop(path, None)
-                f.truncate(0)
-        finally:
-            f.close()  # closing releases the flock
+        except locks.LockTimeout as e:
+            if acquired:
+                raise
+            raise LakeBusy(f"{self.usecase} {ds}: another ETL run of this day holds {e.where} "
+                           f"({locks.describe(e.holder)}); waited {wait:g} s. Rerun when it has finished.") from None
 
     # -- I/O ---------------------------------------------------------------------------------
     def exists(self, path: str) -> bool:

@@ -23,8 +23,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -34,6 +36,8 @@ from typing import Any
 from glideslope.errors import PermanentError
 from glideslope.lake import Lake
 
+log = logging.getLogger(__name__)
+
 # A critical section is a handful of MLflow or S3 calls (seconds). The lease only matters when a
 # holder dies without releasing; its waiters then take over after this long.
 LEASE_SECONDS = 300.0
@@ -41,7 +45,39 @@ WAIT_SECONDS = 600.0
 
 
 class LockTimeout(TimeoutError):
-    """The lock was not free within the wait; the message names it and its holder."""
+    """The lock was not free within the wait; the message names it and its holder.
+
+    ``where`` is the lock file or server key, ``holder`` the holder's record as far as it is known
+    (``host``, ``pid``, ``since``), or ``None``.
+    """
+
+    def __init__(self, message: str, where: str = "", holder: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.where = where
+        self.holder = holder
+
+
+def _record(text: Any) -> dict[str, Any] | None:
+    if isinstance(text, bytes):
+        text = text.decode(errors="replace")
+    try:
+        rec = json.loads(text) if text else None
+    except ValueError:
+        return None
+    return rec if isinstance(rec, dict) else None
+
+
+def describe(holder: dict[str, Any] | None) -> str:
+    """A holder record as a person reads it: ``pid 4242 on host-a since 2026-12-01T10:00:00Z``."""
+    if not holder:
+        return "an unknown process"
+    return f"pid {holder.get('pid')} on {holder.get('host')} since {holder.get('since')}"
+
+
+# Re-entrant locks this process holds, by file or key: [holder record, depth]. An ETL of several
+# days holds each day's lock, and each day's steps take it again.
+_HELD: dict[str, list[Any]] = {}
+_HELD_GUARD = threading.Lock()
 
 
 class LockUnavailable(PermanentError, RuntimeError):
@@ -64,20 +100,49 @@ def lock_key(lake: Lake, name: str) -> str:
 
 
 @contextlib.contextmanager
-def exclusive(lake: Lake, name: str, *, wait: float = WAIT_SECONDS, lease: float = LEASE_SECONDS
-              ) -> Iterator[dict[str, Any]]:
-    """Hold the lock ``name`` of ``lake``'s use case for the ``with`` block; yields the holder record."""
-    if lake.lock_url:
-        with _redis_lock(lake, name, wait, lease) as holder:
+def exclusive(lake: Lake, name: str, *, wait: float = WAIT_SECONDS, lease: float = LEASE_SECONDS,
+              required: bool = True, reentrant: bool = False) -> Iterator[dict[str, Any] | None]:
+    """Hold the lock ``name`` of ``lake``'s use case for the ``with`` block; yields the holder record.
+
+    With ``reentrant`` a nested ``exclusive`` of the same lock in this process passes through
+    (by default it waits like any other holder would). On a remote lake without a lock server it
+    raises :class:`LockUnavailable`, or, with ``required=False``, runs the block unlocked
+    (yielding ``None``) after a warning.
+    """
+    where = lock_key(lake, name) if lake.lock_url else lock_path(lake, name)
+    with _HELD_GUARD:
+        held = _HELD.get(where) if reentrant else None
+        if held:
+            held[1] += 1
+    if held:
+        try:
+            yield held[0]
+        finally:
+            with _HELD_GUARD:
+                held[1] -= 1
+        return
+    if not lake.lock_url and lake.is_remote:
+        message = (f"{lake.base} is a remote lake and GLIDESLOPE_LOCK_URL is not set: the lock {name!r} "
+                   "cannot be taken, and an unlocked update can lose a concurrent writer's change. Set "
+                   "GLIDESLOPE_LOCK_URL=redis://<host>:<port>/<db> (docker-compose.yaml uses redis://redis:6379/2)")
+        if required:
+            raise LockUnavailable(message)
+        log.warning("%s; running without it", message)
+        yield None
+        return
+    acquire = (_redis_lock(lake, name, wait, lease) if lake.lock_url
+               else _file_lock(Path(where), name, wait))
+    with acquire as holder:
+        if not reentrant:
             yield holder
-    elif lake.is_remote:
-        raise LockUnavailable(
-            f"{lake.base} is a remote lake and GLIDESLOPE_LOCK_URL is not set: the lock {name!r} "
-            "cannot be taken, and an unlocked update can lose a concurrent writer's change. Set "
-            "GLIDESLOPE_LOCK_URL=redis://<host>:<port>/<db> (docker-compose.yaml uses redis://redis:6379/2)")
-    else:
-        with _file_lock(Path(lock_path(lake, name)), name, wait) as holder:
+            return
+        with _HELD_GUARD:
+            _HELD[where] = [holder, 1]
+        try:
             yield holder
+        finally:
+            with _HELD_GUARD:
+                _HELD.pop(where, None)
 
 
 @contextlib.contextmanager
@@ -94,8 +159,9 @@ def _file_lock(path: Path, name: str, wait: float) -> Iterator[dict[str, Any]]:
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     fh.seek(0)
+                    text = fh.read().strip()
                     raise LockTimeout(f"lock {name!r} ({path}) not free after {wait:.0f}s; "
-                                      f"held by {fh.read().strip() or 'an unknown process'}") from None
+                                      f"held by {text or 'an unknown process'}", str(path), _record(text)) from None
                 time.sleep(pause)  # polling the kernel lock; the lock itself does the exclusion
                 pause = min(pause * 2, 0.2)
         try:
@@ -126,7 +192,7 @@ def _redis_lock(lake: Lake, name: str, wait: float, lease: float) -> Iterator[di
         if isinstance(current, bytes):
             current = current.decode()
         raise LockTimeout(f"lock {name!r} ({key} on the lock server) not free after {wait:.0f}s; held by "
-                          f"{current or 'nobody now (released just after the wait)'}")
+                          f"{current or 'nobody now (released just after the wait)'}", key, _record(current))
     try:
         yield holder
     except BaseException:
