@@ -178,7 +178,21 @@ def run_races(r: Replay) -> dict[str, Any]:
     _wait_idle(af, stages)
     out["train_runs"] = _new_runs(af, r.dag("train"), known_trains | {busy["dag_run_id"]})
     out["train_plans"] = [af.xcom(r.dag("train"), x["dag_run_id"], "plan_training") for x in out["train_runs"]]
-    # 3. A person acknowledges the escalation through the monitor DAG's Params.
+    # 3. A person answers the escalation's question (Required actions in the UI, this API below):
+    #    keep retraining paused, with a note.
+    question = until(f"{r.dag('escalation')} asks a person what to do",
+                     lambda: af.waiting_question(r.dag("escalation"), "decide_escalation"), 300, 2.0)
+    run, detail = question
+    out["escalation_question"] = detail
+    out["escalation_answer"] = af.answer(r.dag("escalation"), run["dag_run_id"], "decide_escalation", "Keep paused",
+                                         {"note": "the provider is fixing its units; wait for them"})
+    out["escalation_run"] = af.wait_run(r.dag("escalation"), run["dag_run_id"], 300)
+    out["escalation_tasks"] = {t: ti["state"] for t, ti in
+                               af.task_instances(r.dag("escalation"), run["dag_run_id"]).items()}
+    from glideslope.drift.state import load_state
+
+    out["state_after_answer"] = load_state(USECASE, r.lake())
+    # 4. A person acknowledges the escalation through the monitor DAG's Params.
     ack = af.trigger(r.dag("monitor"), conf={"acknowledge": True, "acknowledged_by": "e2e-oncall",
                                              "note": "the provider changed units; fixed upstream"})
     out["ack_run"] = af.wait_run(r.dag("monitor"), ack["dag_run_id"], 900)

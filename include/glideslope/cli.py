@@ -18,7 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "airflow-env": ("glideslope_local.stack:print_env", "Print the Airflow environment as shell exports."),
     "mlflow-ui": ("glideslope_local.stack:mlflow_ui", "Serve the MLflow UI on the embedded tracking store."),
     "new": ("glideslope.scaffold:main", "Write a new use-case folder (spec, feed, transform, suites, Feast repo)."),
-    "check": ("glideslope_local.check:main", "Check that a use case loads and builds its five DAGs."),
+    "check": ("glideslope_local.check:main", "Check that a use case loads and builds its DAGs."),
     "etl": ("glideslope.etl.pipeline:cli", "Land, validate and transform days outside Airflow."),
     "train": ("glideslope.training.cli:main", "Train candidates for a use case (also the GPU pod entry point)."),
     "rollback": ("glideslope.registry.cli:rollback", "Move 'champion' back to the previous champion."),

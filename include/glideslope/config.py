@@ -22,6 +22,8 @@ from glideslope.metrics import METRICS, TASKS, default_metric, direction, higher
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = PACKAGE_DIR.parents[1]
 DEFAULT_USECASES_DIR = PACKAGE_DIR.parent / "usecases"
+# The stages of a use case, in loop order: dags/<stage>.py builds ``<usecase>__<stage>`` for each.
+STAGES = ("etl", "features", "train", "score", "monitor", "escalation")
 
 Profile = Literal["embedded", "production"]
 TaskType = Literal["binary_classification", "regression"]  # the task types of glideslope.metrics.TASKS
@@ -186,6 +188,8 @@ class DriftSpec(_Strict):
     cooldown_days: int = Field(3, ge=0)
     weekly_retrain_budget: int = Field(2, ge=0)
     reference_days: int = Field(7, ge=1, description="Recent days compared with the reference sample.")
+    escalation_timeout_hours: float = Field(72, gt=0, description="How long <uc>__escalation waits for a person's "
+                                            "answer before it keeps retraining paused (the default).")
     num_method: str | None = Field(None, description="Evidently stat test for numerical columns (e.g. "
                                    "'wasserstein'); None lets Evidently choose by sample size.")
     num_threshold: float | None = Field(None, gt=0, description="Drift threshold of num_method.")
@@ -248,7 +252,7 @@ class DemoSpec(_Strict):
 
 
 class UseCase(_Strict):
-    """One use case: everything its five DAGs need, declared in usecase.yaml."""
+    """One use case: everything its six DAGs need, declared in usecase.yaml."""
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     description: str

@@ -1,4 +1,4 @@
-"""``glideslope new NAME``: a new use-case folder that loads and builds its five DAGs as it is.
+"""``glideslope new NAME``: a new use-case folder that loads and builds its six DAGs as it is.
 
 The skeleton (``glideslope/templates/usecase``) has every spec field with a comment, a feed and a
 transform to fill in, one quality suite per raw source and per output, and a Feast repository. Its

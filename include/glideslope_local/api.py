@@ -149,6 +149,23 @@ class Airflow:
                 return out
 
     # -- backfills ----------------------------------------------------------------------------
+    def waiting_question(self, dag_id: str, task_id: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """The newest run of ``dag_id`` whose human-in-the-loop task ``task_id`` waits for an answer,
+        with that task's question (subject, options, params), or ``None``."""
+        for run in sorted(self.runs(dag_id), key=lambda r: r.get("queued_at") or "", reverse=True):
+            ti = self.task_instances(dag_id, run["dag_run_id"]).get(task_id)
+            if ti and ti.get("state") == "deferred":
+                detail = self.get(f"/api/v2/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances/"
+                                  f"{task_id}/-1/hitlDetails")
+                return run, detail
+        return None
+
+    def answer(self, dag_id: str, run_id: str, task_id: str, choice: str,
+               params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Answer a human-in-the-loop task as this user, the way the UI's Required actions do."""
+        return dict(self.call("PATCH", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/-1/"
+                                       "hitlDetails", {"chosen_options": [choice], "params_input": params or {}}))
+
     def backfill(self, dag_id: str, from_date: str, to_date: str, max_active_runs: int = 1) -> dict[str, Any]:
         return dict(self.call("POST", "/api/v2/backfills", {
             "dag_id": dag_id, "from_date": from_date, "to_date": to_date, "run_backwards": False,

@@ -6,7 +6,7 @@ What it checks, in order, stopping at the first broken step (each names the file
 2. every quality suite it names exists and is valid;
 3. the feed and the transform import and define ``deliveries``/``reference`` and ``build``;
 4. the Feast repository parses as ``feast apply`` would, with the spec's service and prediction view;
-5. Airflow builds the use case's five DAGs from dags/ (parsed with the embedded profile's
+5. Airflow builds the use case's DAGs (one per stage) from dags/ (parsed with the embedded profile's
    settings, so nothing is read from or written to ``~/airflow``; no database is needed).
 
 The data contract of the transform's outputs is checked on its first ETL run (glideslope.contract).
@@ -20,7 +20,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-STAGES = ("etl", "features", "train", "score", "monitor")
+from glideslope.config import STAGES
 
 
 def _steps(uc: Any) -> list[tuple[str, Callable[[], str]]]:

@@ -4,7 +4,7 @@ The demo starts (or reuses) the embedded stack that ``make up`` serves — API s
 scheduler, DAG processor, triggerer, LocalExecutor, the MLflow UI and the local alert sinks — and
 then drives it only as a data engineer would, through the REST API:
 
-1. unpauses the use case's five DAGs;
+1. unpauses the use case's DAGs (one per stage);
 2. starts an Airflow **backfill** of ``<uc>__etl`` over the history window; the scheduler runs
    the ETL for each day and, from its Asset events, ``<uc>__features``;
 3. triggers ``<uc>__train`` by hand for the first model (the only run a person starts besides
@@ -35,10 +35,10 @@ from email import policy
 from email.parser import BytesParser
 from typing import Any
 
-from glideslope.config import SpecError, UseCase, resolve_usecase, settings
+from glideslope.config import STAGES, SpecError, UseCase, resolve_usecase, settings
 from glideslope_local.api import Airflow, ApiError, until
 
-STAGES = ("etl", "features", "train", "score", "monitor")
+QUESTION_TIMEOUT_S = 180.0  # from the escalation to <uc>__escalation's question: an Asset run and a deferral
 RUN_TIMEOUT_S = 900.0
 NEXT_RUN_TIMEOUT_S = 180.0
 
@@ -333,6 +333,14 @@ class Demo:
                 problems.append(f"no escalation e-mail arrived in {self.cfg.home / 'alerts' / 'mail'}")
             else:
                 ok.append(f"escalated on {escalations[0].ds}: automatic retraining paused, alert e-mailed")
+            try:
+                run, question = until(f"{self.dag('escalation')} asks a person what to do",
+                                      lambda: self.af.waiting_question(self.dag("escalation"), "decide_escalation"),
+                                      QUESTION_TIMEOUT_S, 2.0)
+                ok.append(f"{self.dag('escalation')} ({run['run_type']}) waits for a person's answer: "
+                          f"\"{question['subject']}\" in the UI's Required actions")
+            except TimeoutError as e:
+                problems.append(f"{e} (the Asset {self.uc.name}.escalation should have scheduled it)")
 
         for item in expect:
             kind, _, value = item.partition("=")

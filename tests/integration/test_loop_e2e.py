@@ -134,6 +134,29 @@ def test_three_drift_events_queued_behind_a_training_make_one_run_that_lists_the
     assert plan["skip"] and "paused" in plan["skip"]
 
 
+def test_the_escalation_is_a_question_in_the_ui_and_the_answer_is_recorded_and_carried_out(loop: Replay):
+    """The scheduler runs flights_e2e__escalation from the monitor's Asset; a person answers it
+    through the API the UI's Required actions use, and the chosen branch does what was chosen."""
+    from glideslope.drift.escalation import OPTIONS
+
+    races = loop.races
+    question = races["escalation_question"]
+    assert question["options"] == OPTIONS and question["defaults"] == ["Keep paused"]
+    assert NIGHTS[-1] in question["subject"]
+    assert races["escalation_run"]["state"] == "success" and races["escalation_run"]["run_type"] == "asset_triggered"
+    tasks = races["escalation_tasks"]
+    assert tasks["keep_paused"] == "success" and tasks["notify"] == "success"
+    assert {tasks[t] for t in ("request_retraining", "roll_back", "accept_reference")} == {"skipped"}
+    state = races["state_after_answer"]
+    decision = state["decisions"][-1]
+    assert decision["kind"] == "keep_paused" and decision["by"] == loop.af.user
+    assert decision["note"] == "the provider is fixing its units; wait for them" and decision["ds"] == NIGHTS[-1]
+    assert state["paused"]["ds"] == NIGHTS[-1], "keep paused changes nothing"
+    subjects = [str(BytesParser(policy=policy.default).parsebytes(p.read_bytes())["subject"])
+                for p in sorted((loop.home / "alerts" / "mail").glob("*.eml"))]
+    assert any(USECASE in s and "escalation answered: keep paused" in s for s in subjects), subjects
+
+
 def test_a_person_acknowledges_the_escalation_through_the_dag_and_retraining_resumes(loop: Replay):
     from glideslope.drift.state import load_state
 

@@ -65,7 +65,7 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, uc: UseCase, reference:
     champion = monitor.Champion(name=uc.name, version="1", run_id="run-1")
     monkeypatch.setattr(monitor, "mlflow_client", lambda: None)
     monkeypatch.setattr(monitor, "find_champion", lambda spec, client=None: champion)
-    monkeypatch.setattr(monitor, "load_reference", lambda champ: reference)
+    monkeypatch.setattr(monitor, "load_reference", lambda champ, *where: reference)
     return monitor.run_check(uc, DS, lake, log_to_mlflow=False), lake
 
 
@@ -168,7 +168,7 @@ def test_the_label_horizon_decides_which_nights_are_judged(tmp_path, monkeypatch
     champion = monitor.Champion(name=uc.name, version="1", run_id="run-1")
     monkeypatch.setattr(monitor, "mlflow_client", lambda: None)
     monkeypatch.setattr(monitor, "find_champion", lambda spec, client=None: champion)
-    monkeypatch.setattr(monitor, "load_reference", lambda champ: data["reference"])
+    monkeypatch.setattr(monitor, "load_reference", lambda champ, *where: data["reference"])
     numbers = monitor.run_check(uc, DS, lake, log_to_mlflow=False)
     assert numbers["performance"]["days"] == NIGHTS[:-2]
     known = pd.concat([data["scored"][d] for d in NIGHTS[:-2]])

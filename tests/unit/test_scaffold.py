@@ -1,4 +1,4 @@
-"""``glideslope new``: the skeleton loads, checks and builds its five DAGs as it is."""
+"""``glideslope new``: the skeleton loads, checks and builds its six DAGs as it is."""
 
 from __future__ import annotations
 

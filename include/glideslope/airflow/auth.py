@@ -22,8 +22,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 
-# Every stage builds one DAG per use case (dags/<stage>.py, ids ``<usecase>__<stage>``).
-STAGES = ("etl", "features", "train", "score", "monitor")
+from glideslope.config import STAGES
 
 
 def usecase_dag_ids(usecase: str) -> list[str]:

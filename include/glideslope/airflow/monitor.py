@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from glideslope.airflow.assets import drift_asset, predictions_asset
+from glideslope.airflow.assets import drift_asset, escalation_asset, predictions_asset
 from glideslope.airflow.dagkit import dag_kwargs, ds_param
 from glideslope.airflow.links import with_drift_report_link
 from glideslope.airflow.request import run_request
@@ -40,7 +40,9 @@ For night D:
      ({uc.drift.cooldown_days} days after a retrain) or the weekly budget
      ({uc.drift.weekly_retrain_budget}); the request is kept in the drift state;
    - `escalate` — drift outlived a retrain (promoted or rejected) by {uc.drift.persistence}
-     checks: automatic retraining is paused until someone acknowledges;
+     checks: automatic retraining is paused, and the Asset `{uc.name}.escalation` schedules
+     `{uc.name}__escalation`, which asks a person what to do (retrain otherwise, roll back,
+     accept the data as the new reference, keep paused);
    - `no_action` — no drift, waiting for persistence, insufficient data, or already paused.
 4. `send_alerts` — the decision's alert (`drift_detected`, `retrain_suppressed`, `escalated`) to
    the route of its severity; an alert already sent for D is not repeated on a rerun.
@@ -151,12 +153,19 @@ def build_monitor_dag(uc: UseCase) -> Any:
             print(f"retraining suppressed for {decision['ds']}: " + "; ".join(decision["reasons"]))
             return {"suppressed": True, "reasons": decision["reasons"]}
 
-        @task(task_id="escalate")
-        def escalate(**context: Any) -> dict:
+        escalation = escalation_asset(name)
+
+        @task(task_id="escalate", outlets=[escalation])
+        def escalate(**context: Any):  # type: ignore[no-untyped-def]
             decision = context["ti"].xcom_pull(task_ids="decide_action", key="decision")
             print(f"ESCALATED on {decision['ds']}; automatic retraining of {name} paused: "
                   + "; ".join(decision["reasons"]))
-            return {"escalated": True, "reasons": decision["reasons"]}
+            yield Metadata(escalation, extra={
+                "ds": decision["ds"], "reasons": decision["reasons"], "report_url": decision["report_url"],
+                "drifted_columns": decision["drifted_columns"],
+                "champion_version": (decision.get("champion") or {}).get("version"),
+            })
+            return {"escalated": True, "reasons": decision["reasons"], "asked_in": uc.dag_id("escalation")}
 
         @task(task_id="no_action")
         def no_action(**context: Any) -> dict:

@@ -20,7 +20,7 @@ class Alert:
     """One message about one use case and logical date.
 
     ``kind`` is one of: task_failed, quarantine, drift_detected, retrain_suppressed,
-    promoted, rejected, rolled_back, escalated, acknowledged, scoring_late.
+    promoted, rejected, rolled_back, escalated, acknowledged, escalation_answered, scoring_late.
     """
 
     usecase: str

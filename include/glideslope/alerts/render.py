@@ -25,6 +25,7 @@ _KIND_LABEL = {
     "rolled_back": "champion rolled back",
     "escalated": "escalation",
     "acknowledged": "escalation acknowledged",
+    "escalation_answered": "escalation answered",
 }
 
 

@@ -87,10 +87,18 @@ def find_champion(uc: UseCase, client: Any = None) -> Champion | None:
     return Champion(name=uc.registered_model, version=str(mv.version), run_id=mv.run_id, experiment_id=exp)
 
 
-def load_reference(champion: Champion) -> pd.DataFrame:
+def load_reference(champion: Champion, uc: UseCase | None = None, lake: Lake | None = None) -> pd.DataFrame:
+    """The champion's reference sample: the one a person accepted for this version in answer to an
+    escalation (:func:`glideslope.drift.escalation.accept_reference`), else its training run's."""
     import mlflow
     import pandas as pd
 
+    if uc is not None:
+        from glideslope.drift.escalation import reference_override
+
+        accepted = reference_override(uc, champion.version, lake)
+        if accepted:
+            return (lake or Lake.for_usecase(uc.name)).read_parquet(accepted["path"])
     with tempfile.TemporaryDirectory() as tmp:
         try:
             path = mlflow.artifacts.download_artifacts(run_id=champion.run_id, artifact_path=REFERENCE_ARTIFACT,
@@ -329,7 +337,7 @@ def run_check(uc: UseCase | str, ds: str, lake: Lake | None = None, *, log_to_ml
     else:
         numbers["champion"] = {"name": champ.name, "version": champ.version, "run_id": champ.run_id,
                                "experiment_id": champ.experiment_id}
-        reference = load_reference(champ)
+        reference = load_reference(champ, uc, lake)
         window = load_window(uc, ds, lake)
         scored_by = window["model_version"].astype(str) if "model_version" in window.columns else None
         current = window[scored_by == champ.version] if scored_by is not None else window
