@@ -154,7 +154,8 @@ class Airflow:
         with that task's question (subject, options, params), or ``None``."""
         for run in sorted(self.runs(dag_id), key=lambda r: r.get("queued_at") or "", reverse=True):
             ti = self.task_instances(dag_id, run["dag_run_id"]).get(task_id)
-            if ti and ti.get("state") == "deferred":
+            # A human-in-the-loop task parks as ``awaiting_input`` (Airflow 3.3; ``deferred`` before).
+            if ti and ti.get("state") in ("awaiting_input", "deferred"):
                 detail = self.get(f"/api/v2/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances/"
                                   f"{task_id}/-1/hitlDetails")
                 return run, detail
