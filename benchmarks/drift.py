@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +40,8 @@ GOAL = 2.0
 def flights() -> Any:
     import pandas as pd
 
-    from glideslope.usecase_modules import load_module
     from glideslope.config import load_usecase
+    from glideslope.usecase_modules import load_module
 
     feed = load_module(load_usecase("flight_delay"), "feed")
     raw = feed._table("flights")
@@ -122,9 +123,9 @@ def main(argv: list[str] | None = None) -> int:
             reference, current, columns, categorical, repeated = frames(data, rows, cols)
             benchkit.reset_peak_rss()
             ours_s, (_, tests, summary) = benchkit.best_of(
-                lambda: compare(reference, current, columns, categorical, spec), 1 if rows >= 100_000 else 2)
+                partial(compare, reference, current, columns, categorical, spec), 1 if rows >= 100_000 else 2)
             peak = benchkit.peak_rss_mb()
-            base_s, base = benchkit.best_of(lambda: numpy_scipy(reference, current, columns, categorical, spec), 3)
+            base_s, base = benchkit.best_of(partial(numpy_scipy, reference, current, columns, categorical, spec), 3)
             ev = {t["column"]: t["score"] for t in tests}
             worst = max(abs(ev[c] - base["scores"][c]) for c in columns)
             if worst > 1e-9 or abs(summary["share"] - base["share"]) > 1e-12:

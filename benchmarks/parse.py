@@ -64,7 +64,6 @@ def _parse_in_child(path: str, bundle: str, env: dict[str, str | None]) -> dict[
             for k, v in env.items():
                 os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
             import structlog
-
             from airflow.dag_processing import processor
             from airflow.dag_processing.dagbag import BundleDagBag
 
@@ -119,7 +118,6 @@ def main(argv: list[str] | None = None) -> int:
 
     # The manager's side: Airflow's processor imported once, before any fork.
     import structlog
-
     from airflow.dag_processing import processor
 
     assert not any(m.startswith("glideslope") for m in sys.modules), "the manager side must not import glideslope"
