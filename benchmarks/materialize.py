@@ -9,7 +9,8 @@
   Feast ``ValueProto`` bytes, one ``executemany`` upsert per table in one transaction.
 
 Both write identical rows (the row count per table is checked). Peak memory is this process's
-VmHWM above its RSS before the step (reset between steps), at each size: whether it is bounded by
+VmHWM during the step (reset between steps; the table's column), and how far it rose above the
+RSS before the step, at each size (the notes): whether that rise is bounded by
 Feast's write batch (``materialization.online_write_batch_size`` in the repository's
 ``feature_store.yaml``) or grows with the day.
 
@@ -144,13 +145,14 @@ def main(argv: list[str] | None = None) -> int:
             rows += len(scaled)
         values = sum(len(originals[t]) * scale * len(fs.get_feature_view(v).features)
                      for v in views for t in [_source_table(fs.get_feature_view(v))])
-        ours, base, ours_peak, base_peak = [], [], 0.0, 0.0
+        ours, base, ours_peak, base_peak, ours_abs = [], [], 0.0, 0.0, 0.0
         for _ in range(2):
             rss0 = benchkit.rss_mb()
             benchkit.reset_peak_rss()
             t = time.perf_counter()
             materialize_days(uc, [DS])  # a rerun of the watermark day: loaded again
             ours.append(time.perf_counter() - t)
+            ours_abs = max(ours_abs, benchkit.peak_rss_mb())
             ours_peak = max(ours_peak, benchkit.peak_rss_mb() - rss0)
             loaded = online_rows(fs, views)
             rss0 = benchkit.rss_mb()
@@ -166,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         ours_s, base_s = min(ours), min(base)
         results.append(benchkit.result(
             f"P5 Feast materialize, 1 day × {scale}", rows, ours_s, base_s, "≥ 0.5× rows/s (time ≤ 2×)", GOAL,
-            peak_rss_mb=ours_peak, baseline_peak_mb=round(base_peak, 1), values=values,
+            peak_rss_mb=ours_abs, peak_above_start_mb=round(ours_peak, 1), baseline_peak_above_start_mb=round(base_peak, 1),
+            values=values,
             notes=(f"{rows:,} entity rows ({values:,} feature values) in {len(views)} views; peak above start "
                    f"{ours_peak:.0f} MB (bulk {base_peak:.0f} MB); write batch {batch_size or 'whole day'}"
                    + ("; rows repeated under new keys" if scale > 1 else ""))))
