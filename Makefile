@@ -31,7 +31,7 @@ export JAVA_HOME := $(patsubst %/bin/java,%,$(JAVA_BIN))
 endif
 
 .PHONY: help demo test $(addprefix test-,$(LAYERS)) up down status lint mlflow-ui clean distclean \
-        venv java chromium ui
+        venv java chromium ui bench
 
 help:
 	@echo "make demo        run the whole loop on replayed real days (embedded profile)"
@@ -40,6 +40,7 @@ help:
 	@echo "make up / down   start / stop Airflow (UI on http://127.0.0.1:8080) and the MLflow UI"
 	@echo "make status      what runs, and where"
 	@echo "make lint        ruff + mypy"
+	@echo "make bench       every benchmark, one table (benchmarks/run.py; BENCH_ARGS=--quick for small sizes)"
 	@echo "make ui          rebuild the committed model-health bundle (npm ci from the lockfile + vite)"
 	@echo "make mlflow-ui   serve the MLflow UI in the foreground"
 	@echo "make clean       stop, then delete local state (.glideslope) and caches; distclean also .venv"
@@ -80,6 +81,12 @@ chromium:
 
 demo: venv java
 	$(BIN)/glideslope demo --usecase $(USECASE)
+
+# Each benchmark in its own process, against its baseline in the same run; one table at the end
+# (benchmarks/results/table.md). About 15 minutes on 2 cores; BENCH_ARGS="--quick" for small sizes,
+# "--only parse,drift" for some of them.
+bench: venv java
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 test: venv java chromium
 	$(BIN)/pytest tests
