@@ -163,9 +163,16 @@ class Airflow:
 
     def answer(self, dag_id: str, run_id: str, task_id: str, choice: str,
                params: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Answer a human-in-the-loop task as this user, the way the UI's Required actions do."""
-        return dict(self.call("PATCH", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/-1/"
-                                       "hitlDetails", {"chosen_options": [choice], "params_input": params or {}}))
+        """Answer a human-in-the-loop task as this user, the way the UI's Required actions do: every
+        Param of the question is sent, ``params`` over the question's defaults (the operator refuses
+        an answer whose Params differ from its own)."""
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/-1/hitlDetails"
+        asked = self.get(path).get("params") or {}
+        values = {k: (v.get("value") if isinstance(v, dict) and "value" in v else v) for k, v in asked.items()}
+        unknown = sorted(set(params or {}) - set(values))
+        if unknown:
+            raise ValueError(f"{dag_id}.{task_id} has no Params {unknown} (it asks for {sorted(values)})")
+        return dict(self.call("PATCH", path, {"chosen_options": [choice], "params_input": {**values, **(params or {})}}))
 
     def backfill(self, dag_id: str, from_date: str, to_date: str, max_active_runs: int = 1) -> dict[str, Any]:
         return dict(self.call("POST", "/api/v2/backfills", {

@@ -398,3 +398,32 @@ def test_kill_during_a_prediction_write(lake: Lake) -> None:
     assert len(_strays(lake)) == 1
     lake.publish_parquet(pd.DataFrame({"flight_id": ["a", "b"], "score": [0.1, 0.9]}), final)
     assert Path(final).read_bytes() == good and not _strays(lake)
+
+
+@case("kill -9 in the middle of a drift report write",
+      before="the killed check's `.staging-*` file stayed in `reports/drift/ds=D/` unless night D was "
+             "checked again",
+      after="the published report is untouched; the next drift check of any night sweeps the dead "
+            "writer's file (`run_check` sweeps every night's report folder)")
+def test_kill_during_a_drift_report_write(lake: Lake) -> None:
+    from glideslope.drift.monitor import report_paths, run_check
+
+    html = report_paths(lake, D)["html"]
+    lake.publish_bytes(html, b"<html>the report of night D</html>")
+    good = Path(html).read_bytes()
+    proc = _child(f"""
+        import os, signal
+        from glideslope.lake import Lake
+        lake = Lake(root={lake.root!r}, usecase={UC!r})
+        with lake.publishing({html!r}) as staging, open(staging, "wb") as f:
+            f.write(b"<html>half a rep")
+            f.flush()
+            os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    assert proc.returncode == -signal.SIGKILL
+    assert Path(html).read_bytes() == good
+    assert len(_strays(lake)) == 1
+    # The next check, of another night, sweeps it and leaves D's report alone.
+    numbers = run_check(UC, D0, lake, log_to_mlflow=False)
+    assert numbers["ds"] == D0 and Path(report_paths(lake, D0)["html"]).exists()
+    assert Path(html).read_bytes() == good and not _strays(lake)

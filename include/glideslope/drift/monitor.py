@@ -323,6 +323,7 @@ def run_check(uc: UseCase | str, ds: str, lake: Lake | None = None, *, log_to_ml
     lake = lake or Lake.for_usecase(uc.name)
     started = time.monotonic()
     paths = report_paths(lake, ds)
+    lake.sweep_partitions(lake.report_dir("drift", ds).rsplit("/", 1)[0])  # what killed checks of other nights left
     days = window_days(ds, uc.drift.reference_days)
     numbers: dict[str, Any] = {"usecase": uc.name, "ds": ds, "window": days, "report": paths["html"],
                                "report_url": report_url(uc.name, ds), "numbers_path": paths["numbers"]}
