@@ -68,3 +68,36 @@ def test_the_dag_processor_can_store_the_dag_with_its_question(dagbag) -> None:
     dag = dagbag.dags["flight_delay__escalation"]
     stored = DagSerialization.from_dict(DagSerialization.to_dict(dag))
     assert stored.get_task("decide_escalation").downstream_task_ids == dag.get_task("decide_escalation").downstream_task_ids
+
+
+def test_the_answer_is_kept_for_the_branch_that_runs(monkeypatch) -> None:
+    """HITLBranchOperator returns only the branches; ours also pushes who chose what, and why."""
+    from datetime import UTC, datetime
+
+    from airflow.providers.standard.operators.hitl import HITLBranchOperator
+
+    from glideslope.airflow.hitl import ANSWER_KEY, AnsweredBranch, answer_of
+    from glideslope.drift.escalation import KEEP, answer_from_hitl
+
+    pushed: dict = {}
+
+    class TI:
+        @staticmethod
+        def xcom_push(key: str, value) -> None:
+            pushed[key] = value
+
+        @staticmethod
+        def xcom_pull(task_ids: str, key: str):
+            return pushed.get(key)
+
+    monkeypatch.setattr(HITLBranchOperator, "execute_complete", lambda self, context, event: ["keep_paused"])
+    op = AnsweredBranch(task_id="ask", subject="?", options=[KEEP, "Other"], options_mapping={KEEP: "keep_paused"})
+    at = datetime(2013, 7, 3, 8, 0, tzinfo=UTC)
+    out = op.execute_complete({"ti": TI}, {"chosen_options": [KEEP], "params_input": {"note": "wait"},
+                                           "responded_at": at, "responded_by_user": {"id": "1", "name": "erin"}})
+    assert out == ["keep_paused"]
+    answer = answer_from_hitl(answer_of(TI, "ask"))
+    assert (answer.choice, answer.by, answer.note, answer.at) == (KEEP, "erin", "wait", at.isoformat())
+    pushed.clear()
+    op.execute_complete({"ti": TI}, {"error": "timeout", "error_type": "timeout"})
+    assert ANSWER_KEY not in pushed

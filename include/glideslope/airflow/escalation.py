@@ -56,10 +56,10 @@ TASKS = {"retrain": "request_retraining", "rollback": "roll_back", "accept_refer
 
 
 def build_escalation_dag(uc: UseCase) -> Any:
-    from airflow.providers.standard.operators.hitl import HITLBranchOperator
     from airflow.sdk import DAG, Param
 
     from glideslope.airflow.dagkit import task
+    from glideslope.airflow.hitl import AnsweredBranch
     from glideslope.drift.escalation import KEEP, KINDS, OPTIONS
 
     name = uc.name
@@ -91,7 +91,7 @@ def build_escalation_dag(uc: UseCase) -> Any:
                     "report_url": report_url(name, paused["ds"])}
 
         summary = "{% set s = ti.xcom_pull(task_ids='summarize_escalation') %}"
-        decide_escalation = HITLBranchOperator(
+        decide_escalation = AnsweredBranch(
             task_id="decide_escalation",
             subject=summary + f"{name}: drift persists after retraining (since {{{{ s['ds'] }}}}). What now?",
             body=summary + BODY.format(name=name, days=uc.drift.reference_days,
@@ -112,9 +112,10 @@ def build_escalation_dag(uc: UseCase) -> Any:
         )
 
         def _answer(context: Any) -> Any:
+            from glideslope.airflow.hitl import answer_of
             from glideslope.drift.escalation import answer_from_hitl
 
-            return answer_from_hitl(context["ti"].xcom_pull(task_ids="decide_escalation"))
+            return answer_from_hitl(answer_of(context["ti"], "decide_escalation"))
 
         @task(task_id="request_retraining")
         def request_retraining(**context: Any) -> dict:

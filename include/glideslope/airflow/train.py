@@ -172,15 +172,15 @@ def approval_task(uc: UseCase) -> Any:
     """``request_approval``: Airflow's human-in-the-loop branch between a passing policy and the move."""
     from datetime import timedelta
 
-    from airflow.providers.standard.operators.hitl import HITLBranchOperator
     from airflow.sdk import Param
 
+    from glideslope.airflow.hitl import AnsweredBranch
     from glideslope.registry.review import APPROVE, OPTIONS, REJECT, default_option
 
     rule = uc.promotion
     body = APPROVAL_BODY.format(name=uc.name, hours=rule.approval_timeout_hours, default=rule.approval_default)
     ev = "{% set ev = ti.xcom_pull(task_ids='evaluate_challenger') %}"
-    return HITLBranchOperator(
+    return AnsweredBranch(
         task_id="request_approval",
         subject=ev + f"{uc.name}: promote v{{{{ ev['challenger_version'] }}}} to champion?",
         body=ev + body,
@@ -193,9 +193,10 @@ def approval_task(uc: UseCase) -> Any:
 
 
 def _review(uc: UseCase, ti: Any) -> Any:
+    from glideslope.airflow.hitl import answer_of
     from glideslope.registry.review import review_from_answer
 
-    return review_from_answer(ti.xcom_pull(task_ids="request_approval"), uc.promotion)
+    return review_from_answer(answer_of(ti, "request_approval"), uc.promotion)
 
 
 def build_train_dag(uc: UseCase) -> Any:
