@@ -20,6 +20,10 @@ T = TypeVar("T")
 # timeout and answers 500 "Database error" (a backfill: 503 "Database is locked"). Such a write
 # changed nothing and is retried; any other error is not.
 _DB_BUSY_RETRIES = 5
+# Longer than the embedded profile's SQLite lock wait (60 s, airflow_local_settings.py): a request
+# queued behind a writer then gets the server's "database is locked" answer, which is retried,
+# instead of the client giving up on a request the server may still complete (a POST done twice).
+REQUEST_TIMEOUT_S = 180
 TERMINAL = ("success", "failed")
 
 
@@ -63,7 +67,7 @@ class Airflow:
             req = urllib.request.Request(self.url + path, method=method, data=data, headers={
                 "Authorization": f"Bearer {self._token}", "Content-Type": "application/json"})
             try:
-                with urllib.request.urlopen(req, timeout=60) as resp:  # noqa: S310 - loopback
+                with urllib.request.urlopen(req, timeout=REQUEST_TIMEOUT_S) as resp:  # noqa: S310 - loopback
                     return json.loads(resp.read() or b"{}")
             except urllib.error.HTTPError as e:
                 detail = e.read().decode(errors="replace")
