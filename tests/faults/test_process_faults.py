@@ -369,6 +369,19 @@ def test_output_row_count_shows_the_count(lake: Lake, reference_lake: Lake) -> N
     assert_nothing_doubled(lake)
 
 
+def _killed_while_writing(lake: Lake, final: str, data: bytes) -> Any:
+    """A child that starts publishing ``final``, writes ``data`` to its staging file and is killed."""
+    return _child(f"""
+        import os, signal
+        from glideslope.lake import Lake
+        lake = Lake(root={lake.root!r}, usecase={UC!r})
+        with lake.publishing({final!r}) as staging, open(staging, "wb") as f:
+            f.write({data!r})
+            f.flush()
+            os.kill(os.getpid(), signal.SIGKILL)
+    """)
+
+
 @case("kill -9 in the middle of a prediction write",
       before="the killed writer's `.staging-*` file stayed in `predictions/ds=D/` unless night D was "
              "written again",
@@ -380,15 +393,7 @@ def test_kill_during_a_prediction_write(lake: Lake) -> None:
     final = lake.predictions(D)
     lake.publish_parquet(pd.DataFrame({"flight_id": ["a", "b"], "score": [0.1, 0.9]}), final)
     good = Path(final).read_bytes()
-    proc = _child(f"""
-        import os, signal
-        from glideslope.lake import Lake
-        lake = Lake(root={lake.root!r}, usecase={UC!r})
-        with lake.publishing({final!r}) as staging, open(staging, "wb") as f:
-            f.write(b"PAR1 half a batch")
-            f.flush()
-            os.kill(os.getpid(), signal.SIGKILL)
-    """)
+    proc = _killed_while_writing(lake, final, b"PAR1 half a batch")
     assert proc.returncode == -signal.SIGKILL
     assert Path(final).read_bytes() == good
     (stray,) = _strays(lake)
@@ -411,15 +416,7 @@ def test_kill_during_a_drift_report_write(lake: Lake) -> None:
     html = report_paths(lake, D)["html"]
     lake.publish_bytes(html, b"<html>the report of night D</html>")
     good = Path(html).read_bytes()
-    proc = _child(f"""
-        import os, signal
-        from glideslope.lake import Lake
-        lake = Lake(root={lake.root!r}, usecase={UC!r})
-        with lake.publishing({html!r}) as staging, open(staging, "wb") as f:
-            f.write(b"<html>half a rep")
-            f.flush()
-            os.kill(os.getpid(), signal.SIGKILL)
-    """)
+    proc = _killed_while_writing(lake, html, b"<html>half a rep")
     assert proc.returncode == -signal.SIGKILL
     assert Path(html).read_bytes() == good
     assert len(_strays(lake)) == 1

@@ -66,28 +66,17 @@ class Answer:
         return {**asdict(self), "kind": self.kind, "timed_out": self.timed_out}
 
 
-def _value(v: Any) -> Any:
-    return v.get("value") if isinstance(v, Mapping) and "value" in v else v
-
-
 def answer_from_hitl(answer: Mapping[str, Any] | None) -> Answer:
     """The :class:`Answer` in a human-in-the-loop task's result (``chosen_options``, ``params_input``, ...)."""
-    if not answer or not answer.get("chosen_options"):
-        raise ValueError(f"the escalation question returned no answer ({answer!r}); nothing to carry out")
-    chosen = list(answer["chosen_options"])
-    if len(chosen) != 1 or chosen[0] not in OPTIONS:
-        raise ValueError(f"escalation answer {chosen} is not one of {OPTIONS}")
-    user = answer.get("responded_by_user")
-    by = (user.get("name") or user.get("id")) if isinstance(user, Mapping) else (str(user) if user else None)
-    params = {k: _value(v) for k, v in (answer.get("params_input") or {}).items()}
+    from glideslope.registry.review import read_answer
+
+    choice, by, at, params = read_answer(answer, OPTIONS, "escalation question")
     window = params.get("window_days")
     candidates = params.get("candidates") or []
     if isinstance(candidates, str):
         candidates = [c.strip() for c in candidates.split(",") if c.strip()]
     version = params.get("to_version")
-    at = answer.get("responded_at")
-    return Answer(choice=chosen[0], by=by, at=None if at is None else str(at),
-                  note=str(params.get("note") or "").strip(),
+    return Answer(choice=choice, by=by, at=at, note=str(params.get("note") or "").strip(),
                   window_days=int(window) if window not in (None, "") else None,
                   candidates=[str(c) for c in candidates],
                   to_version=str(version).strip().lstrip("v") if version not in (None, "") else None)

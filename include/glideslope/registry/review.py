@@ -44,20 +44,29 @@ class Review:
         return {**asdict(self), "summary": self.summary()}
 
 
-def review_from_answer(answer: Mapping[str, Any] | None, spec: PromotionSpec) -> Review:
-    """The review of a human-in-the-loop answer (``chosen_options``, ``responded_by_user``, ...)."""
+def read_answer(answer: Mapping[str, Any] | None, options: list[str], what: str
+                ) -> tuple[str, str | None, str | None, dict[str, Any]]:
+    """A human-in-the-loop answer (``chosen_options``, ``responded_by_user``, ``responded_at``,
+    ``params_input``) as (the one option chosen, who -- ``None`` when the timeout's default applied --,
+    when, the Params' values). Raises naming ``what`` when there is no single valid choice."""
     if not answer or not answer.get("chosen_options"):
-        raise ValueError(f"the approval task returned no answer ({answer!r}); nothing to carry out")
+        raise ValueError(f"the {what} returned no answer ({answer!r}); nothing to carry out")
     chosen = list(answer["chosen_options"])
-    if len(chosen) != 1 or chosen[0] not in OPTIONS:
-        raise ValueError(f"approval answer {chosen} is not one of {OPTIONS}")
+    if len(chosen) != 1 or chosen[0] not in options:
+        raise ValueError(f"{what} answer {chosen} is not one of {options}")
     user = answer.get("responded_by_user")
     by = (user.get("name") or user.get("id")) if isinstance(user, Mapping) else (str(user) if user else None)
-    params = answer.get("params_input") or {}
-    note = params.get("note") or ""
-    note = str(note.get("value", "") if isinstance(note, Mapping) else note).strip()
+    params = {k: v.get("value") if isinstance(v, Mapping) and "value" in v else v
+              for k, v in (answer.get("params_input") or {}).items()}
     at = answer.get("responded_at")
-    return Review(approved=chosen[0] == APPROVE, by=by, at=None if at is None else str(at), note=note,
+    return chosen[0], by, None if at is None else str(at), params
+
+
+def review_from_answer(answer: Mapping[str, Any] | None, spec: PromotionSpec) -> Review:
+    """The review of a human-in-the-loop answer (``chosen_options``, ``responded_by_user``, ...)."""
+    choice, by, at, params = read_answer(answer, OPTIONS, "approval task")
+    note = str(params.get("note") or "").strip()
+    return Review(approved=choice == APPROVE, by=by, at=at, note=note,
                   timed_out=by is None, timeout_hours=spec.approval_timeout_hours, default=spec.approval_default)
 
 
