@@ -21,11 +21,11 @@ class AnsweredBranch(HITLBranchOperator):
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
         if "error" not in event:
-            at = event.get("responded_at")
+            at: Any = event.get("responded_at")
             context["ti"].xcom_push(key=ANSWER_KEY, value={
                 "chosen_options": list(event.get("chosen_options") or []),
                 "params_input": dict(event.get("params_input") or {}),
-                "responded_at": at.isoformat() if hasattr(at, "isoformat") else at,
+                "responded_at": at.isoformat() if at is not None and hasattr(at, "isoformat") else at,
                 "responded_by_user": event.get("responded_by_user"),
             })
         return super().execute_complete(context, event)
