@@ -41,15 +41,16 @@ def airflow_db() -> Path:
     return db
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def _openlineage_pool_stopped():
-    """Stop the OpenLineage listener's process pool when the session ends.
+    """Stop the OpenLineage listener's process pool at the end of every test module.
 
     ``dag.test()`` runs a DAG run in this process, and the listener sends its DAG-run events
     (``on_dag_run_running`` / ``_success`` / ``_failed``) through a ``ProcessPoolExecutor`` whose
-    workers are forked from this process. An idle worker waits on its call queue; at exit the
-    session would wait for it, and in a threaded process it may never get the shutdown sentinel
-    (a CI run once passed every test and then waited for such a worker until its time ran out).
+    workers are forked from this process. A forked worker holds a copy of every file descriptor
+    this process had, among them the write end of the Playwright driver's stdin: the driver then
+    never sees end-of-file, and the session's last teardown waits for it forever (CI runs passed
+    every test and hung there until their limit). So the pool goes with the module that made it.
     """
     yield
     if "airflow.listeners.listener" in sys.modules:
