@@ -78,7 +78,7 @@ def build_escalation_dag(uc: UseCase) -> Any:
             paused = open_escalation(name)
             if not paused:
                 raise AirflowSkipException(f"{name}: automatic retraining is not paused (acknowledged meanwhile?)")
-            client = tracking.client(tracking.configure())
+            client = tracking.client()
             champion = None
             try:
                 champion = str(client.get_model_version_by_alias(uc.registered_model, "champion").version)
