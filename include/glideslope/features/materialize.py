@@ -25,6 +25,25 @@ WATERMARK = "online_watermark"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
+class OnlineStoreUnavailable(ConnectionError):
+    """The online store does not answer: the watermark is not moved; a retry loads the same days."""
+
+
+def _unreachable(e: BaseException) -> bool:
+    if isinstance(e, (ConnectionError, TimeoutError)):
+        return True
+    try:
+        import redis
+    except ImportError:
+        return False
+    return isinstance(e, (redis.ConnectionError, redis.TimeoutError))
+
+
+def _store_address(connection: str) -> str:
+    """``host:port`` of a Redis connection string (never its password), or the SQLite path."""
+    return connection.split(",", 1)[0]
+
+
 def materialization_days(event_days: list[str], watermark: str | None) -> list[str]:
     """Days to load now, given the days the ETL just published and the last day already loaded.
 
@@ -119,8 +138,17 @@ def materialize_days(uc: UseCase, event_days: list[str], cfg: Settings | None = 
     log.info("Materializing %s for days %s..%s: event timestamps [%s, %s]", views, days[0], days[-1], start, end)
     # Feast prints coloured progress to stdout; keep task logs readable by logging it plain.
     out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        fs.materialize(start_date=start, end_date=end, feature_views=views)
+    try:
+        with contextlib.redirect_stdout(out):
+            fs.materialize(start_date=start, end_date=end, feature_views=views)
+    except Exception as e:
+        if not _unreachable(e):
+            raise
+        raise OnlineStoreUnavailable(
+            f"online store {cfg.feast_online_type} {_store_address(cfg.feast_online_store)} is not reachable "
+            f"({type(e).__name__}: {e}); the load of {days[0]}..{days[-1]} did not finish and the watermark stays "
+            f"at {watermark or 'none (nothing loaded yet)'}, so the next run loads these days again"
+        ) from e
     for line in ANSI.sub("", out.getvalue()).splitlines():
         if line.strip():
             log.info("feast: %s", line.strip())

@@ -30,6 +30,7 @@ from glideslope.errors import PermanentError
 from glideslope.lake import Lake
 from glideslope.quality.validate import DataQualityError
 from glideslope.scoring.models import LoadedModel, champion_version, load_version, scores
+from glideslope.training import tracking
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +173,7 @@ def score_day(uc: UseCase, ds: str, chunk_rows: int | None = None, cfg: Settings
     cfg = cfg or settings()
     t0 = time.perf_counter()
     lake = Lake.for_usecase(uc.name, cfg)
+    tracking.require_server(cfg, f"scoring {uc.name} for {ds}")
     version = champion_version(uc, cfg)  # before anything is read or written
     source = lake.curated(uc.scoring.table, ds)
     if not lake.exists(source):

@@ -32,6 +32,36 @@ def configure(cfg: Settings | None = None) -> Settings:
     return cfg
 
 
+class TrackingServerUnavailable(ConnectionError):
+    """The MLflow tracking server does not answer: nothing was read or written; a retry may succeed."""
+
+
+def require_server(cfg: Settings | None = None, what: str = "this stage", timeout: float = 10.0) -> None:
+    """Fail at once, naming the server, when the profile's MLflow tracking server does not answer.
+
+    Without it a stage meets a dead server deep inside MLflow, whose HTTP client retries each call
+    for minutes and then reports a bare connection error. A local store (``sqlite:``, a folder)
+    needs no check.
+    """
+    import requests
+
+    cfg = cfg or settings()
+    uri = cfg.mlflow_tracking_uri.rstrip("/")
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        r = requests.get(f"{uri}/health", timeout=timeout)
+    except requests.RequestException as e:
+        raise TrackingServerUnavailable(
+            f"MLflow tracking server {uri} is not reachable ({type(e).__name__}: {e}); {what} read and wrote "
+            "nothing (the champion, the registry and the lake are as they were); the task is retried"
+        ) from e
+    if r.status_code >= 500:
+        raise TrackingServerUnavailable(
+            f"MLflow tracking server {uri} answered {r.status_code} on /health; {what} read and wrote nothing; "
+            "the task is retried")
+
+
 def client(cfg: Settings | None = None) -> Any:
     from mlflow import MlflowClient
 

@@ -281,6 +281,7 @@ def train_for_plan(uc: UseCase, plan: TrainingPlan, *, training_set: str | None 
     try registered instead of registering another one.
     """
     cfg = cfg or settings()
+    tracking.require_server(cfg, f"training {uc.name} for {plan.ds}")
     run_id = plan.request.run_id
     if run_id:
         earlier = _registered_by_run(uc, run_id, cfg)
