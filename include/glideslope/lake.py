@@ -247,6 +247,7 @@ class Lake:
         try:
             with locks.exclusive(self, f"etl-ds={ds}", wait=wait, required=False, reentrant=True):
                 acquired = True
+                self.finish_publish(ds)  # a publish of this day that died halfway is completed first
                 yield
         except locks.LockTimeout as e:
             if acquired:
@@ -334,6 +335,60 @@ class Lake:
             return []
         return [p for entry in sorted(os.listdir(table_dir)) if entry.startswith("ds=")
                 for p in self.sweep_staging(f"{table_dir}/{entry}")]
+
+    # -- a day's tables, published as one ----------------------------------------------------
+    def _publish_journal(self, ds: str) -> str:
+        return self.state(f"publishing/ds={ds}")
+
+    def publish_together(self, ds: str, moves: dict[str, str]) -> None:
+        """Publish the staged files ``{staged: final}`` of day ``ds`` as one unit.
+
+        The moves are written to a journal (``state/publishing/ds=<ds>.json``) before the first
+        file moves, and the journal is removed after the last. A publisher that dies in between
+        leaves the journal; the next ETL step on that day (:meth:`day_lock`) completes every move
+        it lists before it does anything else, so a day is never left half published: the files
+        it moves passed their gates, and each move is a rename (or, on S3, a whole-object copy).
+        Call it holding the day lock.
+        """
+        plan = []
+        for staged, final in moves.items():
+            parent, name = final.rsplit("/", 1)
+            plan.append({"staged": staged, "beside": f"{parent}/{_staging_name(name)}", "final": final})
+        journal = self._publish_journal(ds)
+        self.write_json(journal, {"ds": ds, "moves": plan, "at": time.time()})
+        self._roll_forward(plan)
+        self.fs.rm(journal)
+
+    def finish_publish(self, ds: str) -> bool:
+        """Complete a publish of ``ds`` that died halfway (see :meth:`publish_together`); False if none."""
+        journal = self._publish_journal(ds)
+        if not self.exists(journal):
+            return False
+        plan = (self.read_json(journal) or {}).get("moves") or []
+        log.warning("%s %s: completing the publish a dead writer left halfway (%d files, journal %s)",
+                    self.usecase, ds, len(plan), journal)
+        self._roll_forward(plan)
+        self.fs.rm(journal)
+        return True
+
+    def _roll_forward(self, plan: list[dict[str, str]]) -> None:
+        """Each move: the staged file beside its final (one rename), then over the final (another)."""
+        fs = self.fs
+        for move in plan:
+            staged, beside, final = move["staged"], move["beside"], move["final"]
+            parent = final.rsplit("/", 1)[0]
+            fs.makedirs(parent, exist_ok=True)
+            if fs.exists(staged):
+                fs.mv(staged, beside)
+            if not fs.exists(beside):
+                continue  # moved before the writer died
+            if self.is_remote:
+                fs.copy(beside, final)
+                fs.rm(beside)
+            else:
+                _fsync_file(beside)
+                os.replace(beside, final)
+                _fsync_dir(parent)
 
     def publish_bytes(self, final: str, data: bytes) -> None:
         with self.publishing(final) as staging, self.fs.open(staging, "wb") as f:

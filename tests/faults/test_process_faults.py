@@ -66,8 +66,11 @@ def test_kill_during_publish(lake: Lake, reference_lake: Lake, reference: dict[s
         import glideslope.lake as lk
         from glideslope.config import load_usecase
         from glideslope.etl.pipeline import validate_and_publish
-        def die(path):  # the staging file of the first table is written, the rename not yet done
-            os.kill(os.getpid(), signal.SIGKILL)
+        fsync = lk._fsync_file
+        def die(path):  # the first table is beside its final, the rename not yet done
+            if "/state/" not in path:  # (the publish journal is written first)
+                os.kill(os.getpid(), signal.SIGKILL)
+            fsync(path)
         lk._fsync_file = die
         validate_and_publish(load_usecase({UC!r}), {D!r}, lk.Lake(root={lake.root!r}, usecase={UC!r}))
     """)
@@ -78,6 +81,42 @@ def test_kill_during_publish(lake: Lake, reference_lake: Lake, reference: dict[s
     run_days(UC, [D], lake=lake, spark=spark)
     assert of_day(published(lake), D) == reference
     assert {k: published(lake)[k] for k in before} == before
+    assert_nothing_doubled(lake)
+
+
+@case("kill -9 between the renames of a day's publish",
+      before="the day's tables were published one by one: a writer killed between two renames left D half "
+             "published (the first tables new, the others missing) until someone reran the whole ETL of D",
+      after="the publish journal (`state/publishing/ds=D.json`) lists every move before the first one; the "
+            "next ETL step on D completes them first, so D is whole and byte-identical to a clean run")
+def test_kill_between_the_renames_of_a_publish(lake: Lake, reference_lake: Lake, reference: dict[str, str]) -> None:
+    _stage_from(reference_lake, lake)
+    before = published(lake)
+    proc = _child(f"""
+        import os, signal
+        import glideslope.lake as lk
+        from glideslope.config import load_usecase
+        from glideslope.etl.pipeline import validate_and_publish
+        replace, finals = os.replace, []
+        def die_after_the_first(src, dst):
+            if "/state/" not in dst:
+                if finals:
+                    os.kill(os.getpid(), signal.SIGKILL)
+                finals.append(dst)
+            replace(src, dst)
+        lk.os.replace = die_after_the_first
+        validate_and_publish(load_usecase({UC!r}), {D!r}, lk.Lake(root={lake.root!r}, usecase={UC!r}))
+    """)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    half = of_day({k: v for k, v in published(lake).items() if STAGING_PREFIX not in k}, D)
+    assert 0 < len(half) < len(reference), f"the kill was not between two renames: {sorted(half)}"
+    assert Path(lake.state(f"publishing/ds={D}")).exists(), "the journal outlives the dead writer"
+    assert {k: published(lake)[k] for k in before} == before
+    with lake.day_lock(D):  # the next ETL step on D (landing, transform, gate) starts here
+        pass
+    assert of_day(published(lake), D) == reference
+    assert {k: published(lake)[k] for k in before} == before
+    assert not Path(lake.state(f"publishing/ds={D}")).exists()
     assert_nothing_doubled(lake)
 
 
