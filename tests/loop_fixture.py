@@ -37,6 +37,9 @@ from glideslope.config import DEFAULT_USECASES_DIR
 from glideslope_local.api import Airflow, until
 
 USECASE = "flights_e2e"
+# flights_e2e with `promotion.approval: required`, for the Required-actions browser tests
+# (tests/browser/test_required_actions.py); it runs nothing unless a test starts it.
+REVIEW_USECASE = "flights_review"
 HISTORY = ("2013-05-20", "2013-05-26")
 NIGHTS = ("2013-05-27", "2013-05-29")
 SHIFT_FROM = "2013-05-28"
@@ -93,6 +96,11 @@ def write_usecases(root: Path) -> Path:
     (folder / "usecase.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     feed = folder / "feed.py"
     feed.write_text(feed.read_text() + FEED_SHIFT.format(shift_from=SHIFT_FROM))
+    review = root / REVIEW_USECASE
+    shutil.copytree(folder, review)
+    spec.update(name=REVIEW_USECASE)
+    spec["promotion"].update(approval="required", approval_timeout_hours=2, approval_default="reject")
+    (review / "usecase.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     return root
 
 
@@ -125,7 +133,7 @@ class Replay:
         return Lake.for_usecase(USECASE, settings(self.env_settings()))
 
 
-def _post_event(af: Airflow, asset: str, extra: dict[str, Any]) -> dict[str, Any]:
+def post_event(af: Airflow, asset: str, extra: dict[str, Any]) -> dict[str, Any]:
     assets = af.get("/api/v2/assets", name_pattern=asset)["assets"]
     asset_id = next(a["id"] for a in assets if a["name"] == asset)
     return dict(af.call("POST", "/api/v2/assets/events", {"asset_id": asset_id, "extra": extra}))
@@ -162,7 +170,7 @@ def run_races(r: Replay) -> dict[str, Any]:
     known_scores = {x["dag_run_id"] for x in af.runs(r.dag("score"))}
     busy = af.trigger(r.dag("score"), conf={"ds": NIGHTS[-1]})
     until("the rescore is running", lambda: af.run(r.dag("score"), busy["dag_run_id"])["state"] == "running", 300, 0.5)
-    out["features_events"] = [_post_event(af, f"{USECASE}.online_features", {"ds": ds}) for ds in EXTRA_NIGHTS]
+    out["features_events"] = [post_event(af, f"{USECASE}.online_features", {"ds": ds}) for ds in EXTRA_NIGHTS]
     out["score_busy_state_when_posted"] = af.run(r.dag("score"), busy["dag_run_id"])["state"]
     _wait_idle(af, stages)
     out["score_runs"] = _new_runs(af, r.dag("score"), known_scores)
@@ -172,7 +180,7 @@ def run_races(r: Replay) -> dict[str, Any]:
                                             "reason": "race: a training in progress"})
     until("the training is running", lambda: af.run(r.dag("train"), busy["dag_run_id"])["state"] == "running",
           300, 0.5)
-    out["drift_events"] = [_post_event(af, f"{USECASE}.drift", {"ds": ds, "reasons": [f"race event {i}"]})
+    out["drift_events"] = [post_event(af, f"{USECASE}.drift", {"ds": ds, "reasons": [f"race event {i}"]})
                            for i, ds in enumerate(("2013-05-29",) + EXTRA_NIGHTS, 1)]
     out["train_busy_state_when_posted"] = af.run(r.dag("train"), busy["dag_run_id"])["state"]
     _wait_idle(af, stages)

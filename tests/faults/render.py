@@ -37,6 +37,10 @@ passes with those rows quarantined (`on_bad_rows: quarantine_rows`, at most 5% o
 [use-case guide](usecase-guide.md#bad-rows-reject-or-quarantine-rows)). Everything else in the
 corpus is rejected and quarantined byte for byte.
 
+A day's tables publish as one: the moves are written to a journal (`state/publishing/ds=D.json`)
+before the first, and a writer that dies between two renames leaves the journal, which the next
+ETL step on that day completes before anything else (`Lake.publish_together`, `Lake.day_lock`).
+
 The champion's races (two first promotions, two promotions, a promotion against a rollback, two
 rollbacks, a champion that moved away and back) and the drift state's (two writers on a local lake,
 on S3 with the Redis lock, a writer whose lock expired) are tested with racing processes in
