@@ -15,7 +15,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,8 +73,23 @@ class TrackingServer:
             self.proc.wait(30)
         self.proc = None
 
-    def up(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+    @contextmanager
+    def stopped(self) -> Iterator[None]:
+        """Killed for the block, started again after it."""
+        self.kill()
+        try:
+            yield
+        finally:
+            self.start()
+
+
+def _fails_while_the_server_is_down(ml: dict[str, Any], what: str, call: Callable[[], Any]) -> None:
+    """``call`` with the tracking server killed fails at once, naming the server and ``what``."""
+    from glideslope.training.tracking import TrackingServerUnavailable
+
+    with ml["server"].stopped(), pytest.raises(TrackingServerUnavailable) as e:
+        call()
+    assert ml["server"].uri in str(e.value) and what in str(e.value), e.value
 
 
 def _free_port() -> int:
@@ -183,18 +199,12 @@ def test_a_retried_training_registers_one_challenger(ml: dict[str, Any]) -> None
             "champion unchanged; once the server is back the retry registers exactly one version")
 def test_mlflow_down_during_training(ml: dict[str, Any], champion: str) -> None:
     from glideslope.training import train_for_plan
-    from glideslope.training.tracking import TrackingServerUnavailable
 
-    server, run_id = ml["server"], "manual__battery-server-down"
+    run_id = "manual__battery-server-down"
     versions, aliases = len(_versions(ml)), _aliases(ml)
-    server.kill()
-    try:
-        with pytest.raises(TrackingServerUnavailable) as e:
-            train_for_plan(ml["uc"], _plan(run_id), cfg=ml["cfg"])
-        assert server.uri in str(e.value) and f"training {UC} for {TRAIN_DS}" in str(e.value)
-        assert_nothing_doubled(ml["lake"])
-    finally:
-        server.start()
+    _fails_while_the_server_is_down(ml, f"training {UC} for {TRAIN_DS}",
+                                    lambda: train_for_plan(ml["uc"], _plan(run_id), cfg=ml["cfg"]))
+    assert_nothing_doubled(ml["lake"])
     assert len(_versions(ml)) == versions and _aliases(ml) == aliases, "a dead server's run changed the registry"
     retried = train_for_plan(ml["uc"], _plan(run_id), cfg=ml["cfg"])  # the task's retry
     assert _of_run(ml, run_id) == [str(retried["challenger_version"])]
@@ -209,21 +219,15 @@ def test_mlflow_down_during_training(ml: dict[str, Any], champion: str) -> None:
             "the same predictions")
 def test_mlflow_down_during_scoring(ml: dict[str, Any], champion: str) -> None:
     from glideslope.scoring.score import score_day
-    from glideslope.training.tracking import TrackingServerUnavailable
 
-    lake, server = ml["lake"], ml["server"]
+    lake = ml["lake"]
     first = score_day(ml["uc"], SCORE_DS, cfg=ml["cfg"])
     final = Path(lake.predictions(SCORE_DS))
     good = final.read_bytes()
-    server.kill()
-    try:
-        with pytest.raises(TrackingServerUnavailable) as e:
-            score_day(ml["uc"], SCORE_DS, cfg=ml["cfg"])
-        assert server.uri in str(e.value) and f"scoring {UC} for {SCORE_DS}" in str(e.value)
-        assert final.read_bytes() == good
-        assert_nothing_doubled(lake)
-    finally:
-        server.start()
+    _fails_while_the_server_is_down(ml, f"scoring {UC} for {SCORE_DS}",
+                                    lambda: score_day(ml["uc"], SCORE_DS, cfg=ml["cfg"]))
+    assert final.read_bytes() == good
+    assert_nothing_doubled(lake)
     again = score_day(ml["uc"], SCORE_DS, cfg=ml["cfg"])
     assert again["model_version"] == first["model_version"] == champion
     assert again["rows"] == first["rows"] > 0
