@@ -153,13 +153,14 @@ def _alert(name: str, result: dict[str, Any], kind: str) -> Any:
 
 
 APPROVAL_BODY = """\
-The promotion policy passed for **{name}**: challenger **v{{{{ ev['challenger_version'] }}}}** against
-champion **v{{{{ ev['champion_version'] }}}}** on the holdout {{{{ ev['holdout'] }}}} ({{{{ ev['holdout_rows'] }}}} rows).
+{{% set e = ev['decision']['evidence'] %}}The promotion policy passed for **{name}**: challenger **v{{{{ ev['challenger_version'] }}}}** against
+{{% if ev['champion_version'] %}}champion **v{{{{ ev['champion_version'] }}}}**{{% else %}}no champion yet (a first model){{% endif %}}
+on the holdout {{{{ ev['holdout'] }}}} ({{{{ ev['holdout_rows'] }}}} rows).
 
 * decision: `{{{{ ev['reason'] }}}}` — {{{{ ev['message'] }}}}
-* {{{{ ev['decision']['evidence']['metric'] }}}}: challenger {{{{ ev['decision']['evidence']['challenger'] }}}},
-  champion {{{{ ev['decision']['evidence']['champion'] }}}}, delta {{{{ ev['decision']['evidence']['delta'] }}}}
-  (CI {{{{ ev['decision']['evidence']['ci_low'] }}}} … {{{{ ev['decision']['evidence']['ci_high'] }}}})
+* {{{{ e['metric'] }}}}: challenger {{{{ e['challenger'] | round(4) if e['challenger'] is not none else '—' }}}}{{% if e['champion'] is not none %}},
+  champion {{{{ e['champion'] | round(4) if e['champion'] is not none else '—' }}}}, delta {{{{ e['delta'] | round(4) if e['delta'] is not none else '—' }}}}
+  (CI {{{{ e['ci_low'] | round(4) if e['ci_low'] is not none else '—' }}}} … {{{{ e['ci_high'] | round(4) if e['ci_high'] is not none else '—' }}}}){{% endif %}}
 * [MLflow run]({{{{ ev['run_url'] }}}}) · [model version]({{{{ ev['model_version_url'] }}}}) ·
   [model health](/plugin/model-health)
 

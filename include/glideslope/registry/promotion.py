@@ -66,7 +66,15 @@ def _fmt(x: Any) -> str:
 
 
 def champion_history(client: Any, name: str) -> list[str]:
-    raw = client.get_registered_model(name).tags.get(HISTORY_TAG)
+    """The versions that were champion, oldest first; [] before the model is registered."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        raw = client.get_registered_model(name).tags.get(HISTORY_TAG)
+    except MlflowException as e:
+        if e.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return []
+        raise
     return [str(v) for v in json.loads(raw)] if raw else []
 
 
