@@ -25,6 +25,15 @@ from glideslope_local.env import embedded_airflow_env  # noqa: E402
 os.environ.update(embedded_airflow_env())
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> object:
+    """Fault-battery cases (``fault_cases.case``) record their outcome, in whichever layer they run."""
+    outcome = yield
+    from fault_cases import record_outcome
+
+    record_outcome(item, outcome.get_result())
+
+
 @pytest.fixture(scope="session")
 def glideslope_home() -> Path:
     return _HOME

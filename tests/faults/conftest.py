@@ -12,61 +12,28 @@ writes ``test-results/faults.json`` and ``python tests/faults/render.py`` turns 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from fault_cases import case  # noqa: F401 - the cases import it from here
 from glideslope.config import load_usecase
 from glideslope.etl.pipeline import run_days
 from glideslope.lake import STAGING_PREFIX, Lake
 
 ROOT = Path(__file__).resolve().parents[2]
-RESULTS = ROOT / "test-results" / "faults.json"
 UC = "flight_delay"
 D0 = "2013-03-04"  # the last good day, published before every case
 D = "2013-03-05"   # the day a case breaks
-
-def case(name: str, before: str, after: str) -> Callable[[Any], Any]:
-    """Name a battery case and say what happened before the fix and what happens now."""
-    def mark(fn: Any) -> Any:
-        fn._fault_case = {"case": name, "before": before, "after": after}
-        return fn
-    return mark
-
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
     for item in items:
         if Path(str(item.fspath)).parent == here:
             item.add_marker(pytest.mark.faults)
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
-    outcome = yield
-    report = outcome.get_result()
-    info = getattr(getattr(item, "function", None), "_fault_case", None)
-    callspec = getattr(item, "callspec", None)
-    if callspec is not None and "bad" in callspec.params:
-        info = callspec.params["bad"].info
-    elif callspec is not None and info:
-        info = {**info, "case": f"{info['case']} [{callspec.id}]"}
-    if info and (report.when == "call" or (report.when == "setup" and report.outcome != "passed")):
-        _record({**info, "test": item.nodeid, "outcome": report.outcome})
-
-
-def _record(result: dict[str, Any]) -> None:
-    """Merge one case's result into the results file at once (a run of some cases updates only
-    those, and an interrupted run keeps what it found)."""
-    RESULTS.parent.mkdir(exist_ok=True)
-    kept = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
-    merged = [r for r in kept if r["test"] != result["test"]] + [result]
-    RESULTS.write_text(json.dumps(sorted(merged, key=lambda r: r["test"]), indent=2) + "\n")
 
 
 # -- the lake of a case ---------------------------------------------------------------------------

@@ -50,8 +50,11 @@ on S3 with the Redis lock, a writer whose lock expired) are tested with racing p
 their own that they kill and start again and a `redis-server` started once the case has seen it
 missing. Drift Asset events posted together, while a training runs, are answered by one more
 training run that lists all of them: that needs Airflow's scheduler, so it is tested on the live
-stack (`tests/integration/test_loop_e2e.py`, the races of apache/airflow#56050), not here. Not
-covered yet: PostgreSQL restarted under the Celery profile during a run.
+stack (`tests/integration/test_loop_e2e.py`, the races of apache/airflow#56050), not here.
+PostgreSQL restarted under the Celery profile is a case of the services layer
+(`tests/services/test_metadata_db_restart.py`: the production stack on a PostgreSQL cluster of its
+own, restarted while an ETL run is in flight); it is in this table when the run that rendered it
+included that layer.
 """
 
 
