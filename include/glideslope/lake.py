@@ -353,6 +353,7 @@ class Lake:
         plan = []
         for staged, final in moves.items():
             parent, name = final.rsplit("/", 1)
+            self.sweep_staging(parent)  # what dead writers left beside this final
             plan.append({"staged": staged, "beside": f"{parent}/{_staging_name(name)}", "final": final})
         journal = self._publish_journal(ds)
         self.write_json(journal, {"ds": ds, "moves": plan, "at": time.time()})

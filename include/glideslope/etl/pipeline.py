@@ -267,8 +267,6 @@ def validate_and_publish(uc: UseCase, ds: str, lake: Lake | None = None) -> dict
             moved = [_quarantine(lake, staged[out], out.replace("/", "__"), ds, r)
                      for out, r in reports.items() if not r.success]
             raise DataQualityError(failed, moved)
-        for out in staged:  # what dead writers left beside the day's finals
-            lake.sweep_staging(lake.output(ds, out).rsplit("/", 1)[0])
         lake.publish_together(ds, {path: lake.output(ds, out) for out, path in staged.items()})
         published = {out: {"path": lake.output(ds, out), "rows": reports[out].rows} for out in staged}
     return {"ds": ds, "outputs": published}
