@@ -126,6 +126,9 @@ class TrainingSpec(_Strict):
                                 "metrics (glideslope.metrics). When the spec omits it, UseCase fills in the "
                                 "task's default.")
     reference_sample_rows: int = Field(5000, ge=100)
+    max_rows: int | None = Field(None, ge=1, description="At most this many training rows are fitted: a larger "
+                                 "training part is sampled down to it, reproducibly (seeded by seed); the "
+                                 "holdout is kept whole. The cap and the rows used are recorded in MLflow.")
     seed: int = 42
 
     @model_validator(mode="after")

@@ -72,6 +72,18 @@ def _is_better(a: float, b: float, higher: bool) -> bool:
     return a > b if higher else a < b
 
 
+def cap_training_rows(train: Any, max_rows: int | None, seed: int) -> Any:
+    """At most ``max_rows`` rows of ``train``: a seeded random sample, in the frame's own order.
+
+    The same training set, cap and seed give the same rows every time (the sample depends only on
+    the rows' order in the training set, which is written once per day and window). No cap, or
+    fewer rows than the cap: ``train`` itself.
+    """
+    if max_rows is None or len(train) <= max_rows:
+        return train
+    return train.sample(n=max_rows, random_state=seed).sort_index().reset_index(drop=True)
+
+
 def train_candidates(
     uc: UseCase,
     ds: str,
@@ -111,6 +123,13 @@ def train_candidates(
         raise ValueError(f"{uri} is a training set of {meta.usecase} for label {meta.label!r} ({meta.task}), "
                          f"not {uc.name} {uc.label.column!r} ({uc.label.task})")
     train, hold = split(df, meta)
+    del df  # at a million rows a night the window is large: keep one copy of it, not two
+    available = len(train)
+    max_rows = uc.training.max_rows
+    train = cap_training_rows(train, max_rows, uc.training.seed)
+    if len(train) < available:
+        log.info("training.max_rows %d: fitting on %d of %d training rows (seed %d); the holdout keeps its %d",
+                 max_rows, len(train), available, uc.training.seed, len(hold))
     task = meta.task
     primary = uc.training.primary_metric
     if primary not in task_metrics(task):  # a loaded spec cannot get here; one built in code can
@@ -137,6 +156,7 @@ def train_candidates(
         "glideslope.holdout_days": f"{meta.holdout[0]}..{meta.holdout[-1]}",
         "glideslope.missing_days": ",".join(meta.missing_days),
         "glideslope.training_set": uri,
+        "glideslope.train_sampled": str(len(train) < available).lower(),
         "glideslope.version": __version__,
         "glideslope.git_commit": tracking.git_commit(),
         "mlflow.source.git.commit": tracking.git_commit(),
@@ -162,6 +182,8 @@ def train_candidates(
             mlflow.log_params({"family": cand.family, "device": device, "window_days": meta.window_days,
                                "holdout_days": meta.holdout_days, "train_rows": len(X_train),
                                "holdout_rows": len(X_hold), "n_inputs": len(meta.inputs),
+                               "max_rows": "none" if max_rows is None else max_rows,
+                               "train_rows_available": available, "sample_seed": uc.training.seed,
                                **{f"model.{k}": v for k, v in cand.params.items()}})
             mlflow.log_input(train_ds, context="training")
             mlflow.log_input(hold_ds, context="holdout")
@@ -207,6 +229,7 @@ def train_candidates(
         "usecase": uc.name, "ds": ds, "session": session, "trigger": trigger, "reason": reason or trigger,
         "experiment_id": exp_id, "training_set": uri, "primary_metric": primary,
         "window": common_tags["glideslope.window"], "holdout_days": common_tags["glideslope.holdout_days"],
+        "train_rows": len(train), "train_rows_available": available, "max_rows": max_rows,
         "candidates": [{k: v for k, v in r.items() if k != "model_uri"} for r in results],
         "best": {"name": best["name"], "run_id": best["run_id"], "metrics": best["metrics"]},
         "registered_model": uc.registered_model, "challenger_version": version,
