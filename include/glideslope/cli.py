@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "new": ("glideslope.scaffold:main", "Write a new use-case folder (spec, feed, transform, suites, Feast repo)."),
     "check": ("glideslope_local.check:main", "Check that a use case loads and builds its DAGs."),
     "etl": ("glideslope.etl.pipeline:cli", "Land, validate and transform days outside Airflow."),
+    "redeliver": ("glideslope.data.landing:cli", "Replace a landed delivery (old file to quarantine), gate it, "
+                  "list the days to rebuild."),
     "train": ("glideslope.training.cli:main", "Train candidates for a use case (also the GPU pod entry point)."),
     "rollback": ("glideslope.registry.cli:rollback", "Move 'champion' back to the previous champion."),
     "ack": ("glideslope.airflow.ack:acknowledge", "Acknowledge an escalation and resume automatic retraining."),

@@ -3,7 +3,10 @@
 Layout under ``<lake_root>/<usecase>/``::
 
     raw/<source>/ds=YYYY-MM-DD/<source>.csv      append-only landing zone (never rewritten)
-    reference/<name>.csv                          slowly changing reference data
+    raw/<source>/ds=YYYY-MM-DD/<source>.parquet  the gated reading of that delivery (what Spark reads)
+    reference/<name>/since=YYYY-MM-DD/<name>.csv  reference data, one folder per version and the day
+                                                  it took effect (and its .parquet, as for raw)
+    _manifest/<path under the use case>.json      sha256 and size of each landed file and its reading
     quarantine/<source>/ds=YYYY-MM-DD/<slot>/...  each file that failed validation, with _reason.json
     _staging/ds=YYYY-MM-DD/<zone>/<table>/...      transform outputs waiting for their quality gate
     curated/<table>/ds=YYYY-MM-DD/data.parquet     cleaned tables (labels)
@@ -156,6 +159,34 @@ class Lake:
 
     def reference(self, name: str) -> str:
         return f"{self.base}/reference/{name}.csv"
+
+    def reference_version(self, name: str, since: str) -> str:
+        """The delivered file of the version of reference ``name`` that took effect on ``since``."""
+        return f"{self.base}/reference/{name}/since={since}/{name}.csv"
+
+    def reference_versions(self, name: str) -> list[str]:
+        """The days on which a version of reference ``name`` took effect, oldest first."""
+        folder = f"{self.base}/reference/{name}"
+        fs = self.fs
+        if not fs.exists(folder):
+            return []
+        out = []
+        for p in fs.ls(folder, detail=False):
+            entry = str(p).rstrip("/").rsplit("/", 1)[-1]
+            if entry.startswith("since=") and fs.exists(f"{p}/{name}.csv"):
+                out.append(entry[len("since="):])
+        return sorted(out)
+
+    @staticmethod
+    def parsed(path: str) -> str:
+        """The gated reading (Parquet, every column text) kept beside a delivered CSV ``path``."""
+        return path[: -len(".csv")] + ".parquet" if path.endswith(".csv") else f"{path}.parquet"
+
+    def manifest(self, path: str) -> str:
+        """Where landing records the checksum and size of the lake file ``path`` (and of its reading)."""
+        if not path.startswith(self.base + "/"):
+            raise ValueError(f"{path} is not a file of {self.base}")
+        return f"{self.base}/_manifest/{path[len(self.base) + 1:]}.json"
 
     def quarantine(self, source: str, ds: str) -> str:
         """The folder of everything quarantined for ``source`` on day ``ds`` (one subfolder each)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from glideslope.config import load_usecase
-from glideslope.data.landing import RawZoneConflict, _write_once, land_day
+from glideslope.data.landing import RawFileChanged, RawZoneConflict, _write_once, land_day, record
 from glideslope.etl.pipeline import validate_raw
 from glideslope.lake import Lake
 from glideslope.quality import DataQualityError
@@ -23,12 +23,16 @@ def landed(tmp_path):
     return uc, lake
 
 
-def _rewrite(lake: Lake, source: str, fn) -> bytes:
+def _rewrite(lake: Lake, source: str, fn, as_delivered: bool = True) -> bytes:
+    """Replace the landed file of ``source``; ``as_delivered``: as if the provider had delivered it
+    so (landing recorded its checksum), else changed in place after it landed."""
     path = lake.raw(source, DS)
     with open(path, "rb") as f:
         data = fn(f.read())
     with open(path, "wb") as f:
         f.write(data)
+    if as_delivered:
+        record(lake, path, data)
     return data
 
 
@@ -46,6 +50,10 @@ def test_good_day_passes(landed):
     out = validate_raw(uc, DS, lake)
     assert {f["file"].rsplit("/", 1)[1] for f in out["files"]} == {"flights.csv", "schedule.csv", "weather.csv"}
     assert all(f["rows"] > 0 and f["expectations"] > 20 for f in out["files"] if "weather" not in f["file"])
+    assert [f["file"] for f in out["references"]] == [lake.reference_version(n, DS) for n in ("planes", "airlines")]
+    assert all(f["rows"] > 0 and f["expectations"] > 5 for f in out["references"]), "reference data is gated too"
+    assert all(f["reading"] == f["file"][:-4] + ".parquet" and lake.exists(f["reading"])
+               for f in out["files"] + out["references"])
 
 
 def test_missing_column_names_file_and_column(landed):
@@ -149,10 +157,23 @@ def test_an_absurd_weather_reading_quarantines_only_its_row(landed):
 
 
 def test_raw_zone_is_append_only(landed):
+    """Another delivery of a landed day is refused, and the refusal names the one path to replace it."""
     uc, lake = landed
     _rewrite(lake, "flights", lambda d: d.replace(b"EWR", b"JFK", 1))
-    with pytest.raises(RawZoneConflict, match="append-only"):
+    with pytest.raises(RawZoneConflict, match="append-only") as exc:
         land_day(uc, DS, lake)
+    assert f"glideslope redeliver --usecase flight_delay --source flights --ds {DS}" in str(exc.value)
+
+
+def test_a_landed_file_changed_in_place_is_named_with_both_checksums(landed):
+    uc, lake = landed
+    _rewrite(lake, "flights", lambda d: d.replace(b"EWR", b"JFK", 1), as_delivered=False)
+    for step in (lambda: land_day(uc, DS, lake), lambda: validate_raw(uc, DS, lake)):
+        with pytest.raises(RawFileChanged) as exc:
+            step()
+        msg = str(exc.value)
+        assert lake.raw("flights", DS) in msg and "recorded sha256" in msg and "glideslope redeliver" in msg
+    assert lake.exists(lake.raw("flights", DS)) and not lake.quarantined("flights", DS), "nothing moved"
 
 
 def test_daylight_saving_day_passes(tmp_path):

@@ -32,8 +32,6 @@ from glideslope.quality.validate import (
     Failure,
     ValidationReport,
     bad_row_reasons,
-    read_text,
-    validate_csv_bytes,
     validate_frame,
 )
 
@@ -46,8 +44,11 @@ def _quarantine(lake: Lake, src: str, source: str, ds: str, report: ValidationRe
     """Move ``src`` into a new quarantine slot of ``source``/``ds`` with the reason beside it.
 
     Every quarantined delivery gets its own slot, so a second bad delivery of the same day (or a
-    failed output of a rerun) never overwrites the first. Nothing is deleted.
+    failed output of a rerun) never overwrites the first. Nothing is deleted. A landed file leaves
+    the raw zone with its manifest record (a fixed re-delivery then lands afresh).
     """
+    from glideslope.data.landing import forget
+
     fs = lake.fs
     slot = lake.quarantine_slot(source, ds)
     dest = f"{slot}/{src.rsplit('/', 1)[1]}"
@@ -59,6 +60,8 @@ def _quarantine(lake: Lake, src: str, source: str, ds: str, report: ValidationRe
     except BaseException:
         fs.rm(slot, recursive=True)
         raise
+    if src.startswith((f"{lake.base}/raw/", f"{lake.base}/reference/")):
+        forget(lake, src)
     log.warning("quarantined %s -> %s", src, dest)
     return dest
 
@@ -78,19 +81,24 @@ def _csv_fields(*values: Any) -> bytes:
 
 
 def _quarantine_rows(lake: Lake, uc: UseCase, source: SourceSpec, ds: str, data: bytes,
-                     report: ValidationReport, suite: Suite) -> ValidationReport | None:
+                     report: ValidationReport, suite: Suite, parsed: Any = None) -> tuple[ValidationReport, Any] | None:
     """Under ``on_bad_rows: quarantine_rows``: keep the good rows of a delivery, quarantine the rest.
 
-    Returns the report of the kept rows when that cures the delivery (every failure was row-level,
-    at most ``max_bad_rows`` of the rows were bad, and the kept rows pass the whole suite), else
-    None and the delivery is rejected as a whole. The delivery as it came, its bad rows (each with
-    its reason) and ``_reason.json`` go to a new quarantine slot; the raw file then holds the good
-    rows, byte for byte as delivered.
+    Returns the report and the parsed table of the kept rows when that cures the delivery (every
+    failure was row-level, at most ``max_bad_rows`` of the rows were bad, and the kept rows pass the
+    whole suite), else None and the delivery is rejected as a whole. The delivery as it came, its
+    bad rows (each with its reason) and ``_reason.json`` go to a new quarantine slot; the raw file
+    then holds the good rows, byte for byte as delivered, recorded anew in the manifest.
     """
-    if any(f.rule in ("file is not empty", "text is UTF-8") for f in report.failures):
-        return None
+    from glideslope.data.landing import record
+    from glideslope.quality.validate import parse_delivery, text_frame, validate_parsed
+
+    if parsed is None:
+        parsed = parse_delivery(data, report.file, source.null_markers)
+    if parsed.table is None:
+        return None  # not a readable table: nothing can be cut out of it
     day = _delivery_day(ds, source.day_offset)
-    text = read_text(data, source.null_markers)
+    text = text_frame(parsed.table)
     reasons = bad_row_reasons(text, suite, day)
     bad = reasons != ""
     lines = data.split(b"\n")
@@ -103,7 +111,8 @@ def _quarantine_rows(lake: Lake, uc: UseCase, source: SourceSpec, ds: str, data:
         return None
     keep = [lines[0]] + [lines[i + 1] for i in range(len(text)) if not bad.iloc[i]] + [b""]
     kept = b"\n".join(keep)
-    kept_report = validate_csv_bytes(kept, suite, report.file, day=day, null_markers=source.null_markers)
+    kept_parsed = parse_delivery(kept, report.file, source.null_markers)
+    kept_report = validate_parsed(kept_parsed, suite, report.file, day=day)
     if not kept_report.success:
         return None
     bad_idx = [i for i in range(len(text)) if bad.iloc[i]]
@@ -121,46 +130,78 @@ def _quarantine_rows(lake: Lake, uc: UseCase, source: SourceSpec, ds: str, data:
     lake.publish_bytes(f"{slot}/bad_rows.csv", b"\n".join(bad_lines) + b"\n")
     lake.publish_bytes(f"{slot}/{name}", data)
     lake.publish_bytes(path, kept)  # last: until here the raw file is the delivery as it came
+    record(lake, path, kept, delivered_sha256=_sha256(data), delivered_bytes=len(data), rows_quarantined_to=slot)
     log.warning("%s: quarantined %d of %d rows (%s) -> %s; %d rows kept", path, int(bad.sum()), len(text),
                 "; ".join(sorted(set(reasons[bad])))[:300], slot, kept_report.rows)
-    return kept_report
+    return kept_report, kept_parsed
+
+
+def _keep_reading(lake: Lake, path: str, table: Any) -> str:
+    """Write the gated reading of ``path`` beside it (Parquet, every column text) and record it."""
+    import pyarrow.parquet as pq
+
+    from glideslope.data.landing import record_parsed
+
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="snappy")
+    data = buf.getvalue()
+    lake.publish_bytes(lake.parsed(path), data)
+    record_parsed(lake, path, data)
+    return lake.parsed(path)
 
 
 def validate_raw(uc: UseCase, ds: str, lake: Lake | None = None) -> dict[str, Any]:
-    """Gate day ``ds``'s raw files. On failure every failing file goes to quarantine and
-    :class:`DataQualityError` names file, column, rule and bad-row count.
+    """Gate day ``ds``'s raw files and the reference data in effect on ``ds``.
+
+    Each file is first proven unchanged since it landed (its manifest checksum; a changed or
+    missing file raises :class:`~glideslope.data.landing.RawFileChanged` or ``RawFileMissing``),
+    then read once (:func:`~glideslope.quality.validate.parse_delivery`) and that table validated
+    against the source's suite (a source without one: structure only). A file that passes gets its
+    reading written beside it, ``<name>.parquet``, which is all the transform reads (ADR 0015). On
+    failure every failing file goes to quarantine and :class:`DataQualityError` names file, column,
+    rule and bad-row count.
 
     A source with ``on_bad_rows: quarantine_rows`` loses only its bad rows (to quarantine, with
     their reason) when they are few enough; see :func:`_quarantine_rows`.
     """
+    from glideslope.data.landing import read_checked, reference_path
+    from glideslope.quality.validate import validate_delivery
+
     lake = lake or Lake.for_usecase(uc.name)
-    reports, failed, rows_quarantined = [], [], {}
+    reports, failed, rows_quarantined, readings = [], [], {}, {}
+    where: dict[str, tuple[str, str]] = {}  # file -> (source, day of its quarantine folder)
     with lake.day_lock(ds):
         for source in uc.sources:
-            if source.kind != "daily" or not source.suite:
-                continue
-            path = lake.raw(source.name, ds)
-            if not lake.exists(path):
-                raise FileNotFoundError(f"{path}: raw file for {source.name!r} on {ds} has not landed")
-            with lake.fs.open(path, "rb") as f:
-                data = f.read()
-            suite = load_suite(uc, source.suite)
-            report = validate_csv_bytes(data, suite, path, day=_delivery_day(ds, source.day_offset),
-                                        null_markers=source.null_markers)
-            if not report.success and source.on_bad_rows == "quarantine_rows":
-                cured = _quarantine_rows(lake, uc, source, ds, data, report, suite)
+            if source.kind == "daily":
+                path, day = lake.raw(source.name, ds), _delivery_day(ds, source.day_offset)
+                where[path] = (source.name, ds)
+            else:
+                path, day = reference_path(lake, source.name, ds), None
+                where[path] = (source.name, path.rsplit("/", 2)[1].split("=", 1)[1])
+            data = read_checked(lake, path)
+            suite = load_suite(uc, source.suite) if source.suite else None
+            report, parsed = validate_delivery(data, suite, path, day=day, null_markers=source.null_markers)
+            if not report.success and source.on_bad_rows == "quarantine_rows" and suite is not None:
+                cured = _quarantine_rows(lake, uc, source, ds, data, report, suite, parsed)
                 if cured is not None:
-                    rows_quarantined[source.name] = report.rows - cured.rows
-                    report = cured
+                    rows_quarantined[source.name] = report.rows - cured[0].rows
+                    report, parsed = cured
+            del data
             reports.append(report)
             log.info("validated %s: %d rows, %d expectations, %s", path, report.rows, report.evaluated,
                      "ok" if report.success else f"{len(report.failures)} failures")
-            if not report.success:
+            if report.success:
+                readings[path] = _keep_reading(lake, path, parsed.table)
+            else:
                 failed.append(report)
+            del parsed
         if failed:
-            moved = [_quarantine(lake, r.file, Path(r.file).parent.parent.name, ds, r) for r in failed]
+            moved = [_quarantine(lake, r.file, *where[r.file], r) for r in failed]
             raise DataQualityError(failed, moved)
-    return {"ds": ds, "files": [{"file": r.file, "rows": r.rows, "expectations": r.evaluated} for r in reports],
+    summary = [{"file": r.file, "rows": r.rows, "expectations": r.evaluated, "reading": readings[r.file]}
+               for r in reports]
+    return {"ds": ds, "files": [f for f in summary if "/raw/" in f["file"]],
+            "references": [f for f in summary if "/raw/" not in f["file"]],  # the versions in effect on ds
             **({"rows_quarantined": rows_quarantined} if rows_quarantined else {})}
 
 

@@ -133,59 +133,194 @@ def _cols(cfg: Any) -> str | None:
     return "+".join(cols) if cols else None
 
 
-def _utf8_failures(data: bytes, file: str) -> list[Failure]:
-    """Each line that is not UTF-8, with where the first bad byte sits (line, column, offset)."""
+BOM = b"\xef\xbb\xbf"
+
+
+@dataclass
+class ParsedDelivery:
+    """A CSV delivery as the one reader read it: its header, its rows as an Arrow table of strings
+    (a cell equal to one of the source's null markers is null), and what stopped it being read.
+
+    ``table`` is None when the bytes are not a readable CSV (empty, not UTF-8, a quoted field never
+    closed, ...): ``failures`` then says why, with line and column where there is one."""
+
+    header: list[str]
+    table: Any
+    failures: list[Failure]
+
+
+def _line_of(data: bytes, offset: int) -> int:
+    """The 1-based line of byte ``offset``; LF, CRLF and a bare CR each end a line."""
+    return data.count(b"\n", 0, offset) + data.count(b"\r", 0, offset) - data.count(b"\r\n", 0, offset) + 1
+
+
+def _field_at(data: bytes, offset: int) -> int:
+    """The 0-based field of the record that byte ``offset`` falls in, quotes respected.
+
+    Scans from the start of the file (only to name a failure)."""
+    field, quoted = 0, False
+    for byte in data[:offset]:
+        if byte == 0x22:  # "
+            quoted = not quoted
+        elif not quoted and byte == 0x2C:  # ,
+            field += 1
+        elif not quoted and byte in (0x0A, 0x0D):
+            field = 0
+    return field
+
+
+def _utf8_failures(data: bytes, file: str, header: list[str]) -> list[Failure]:
+    """Each line that is not UTF-8, with where the first bad byte sits (line, column, byte).
+
+    Bytes that are not UTF-8 are never replaced (a U+FFFD in a published name is a silent loss)."""
     try:
         data.decode("utf-8")
         return []
-    except UnicodeDecodeError:
-        pass
-    header = next(csv.reader(io.StringIO(data.split(b"\n", 1)[0].decode("utf-8", errors="replace"))), [])
+    except UnicodeDecodeError as e:
+        first = e.start
     bad: list[str] = []
     column = None
     count = 0
-    for n, line in enumerate(data.split(b"\n"), start=1):
+    offset = data.rfind(b"\n", 0, first) + 1  # the start of the first bad line
+    while offset < len(data):
+        end = data.find(b"\n", offset)
+        end = len(data) if end < 0 else end + 1
+        line = data[offset:end]
         try:
             line.decode("utf-8")
         except UnicodeDecodeError as e:
             count += 1
-            field = line[:e.start].count(b",")  # quoting aside, the field the byte falls in
+            at = offset + e.start
+            field = _field_at(data, at)
             name = header[field] if field < len(header) else f"field {field + 1}"
             column = column or name
             if len(bad) < 3:
-                bad.append(f"line {n}, column {name!r}, byte {e.start + 1}: {line[e.start:e.start + 4]!r}")
+                bad.append(f"line {_line_of(data, at)}, column {name!r}, byte {e.start + 1}: {line[e.start:e.start + 4]!r}")
+        offset = end
     return [Failure(file, column, "text is UTF-8", count, bad)]
 
 
-def structural_failures(data: bytes, file: str) -> list[Failure]:
-    """What pandas would silently paper over: an empty file, bytes that are not UTF-8, a cut-off
-    last line, ragged rows."""
-    if not data.strip():
-        return [Failure(file, None, "file is not empty", None)]
-    out = _utf8_failures(data, file)
-    if not data.endswith(b"\n"):
-        out.append(Failure(file, None, "ends with a complete line (file looks truncated)", 1))
-    rows = list(csv.reader(io.StringIO(data.decode("utf-8", errors="replace"))))
-    width = len(rows[0])
-    ragged = [i + 1 for i, r in enumerate(rows[1:], start=1) if len(r) != width]
-    if ragged:
-        out.append(Failure(file, None, f"every row has {width} fields like the header", len(ragged),
-                           [f"line {n}" for n in ragged[:3]]))
+def _header_record(data: bytes) -> tuple[list[str], int]:
+    """The header record's names (as written; a quoted name may hold a comma or a line end) and
+    the offset where the rows start."""
+    quoted, end = False, len(data)
+    for i, byte in enumerate(data):
+        if byte == 0x22:
+            quoted = not quoted
+        elif not quoted and byte in (0x0A, 0x0D):
+            end = i + (2 if data[i:i + 2] == b"\r\n" else 1)
+            break
+    first = data[:end].decode("utf-8", errors="replace")
+    return next(csv.reader(io.StringIO(first, newline="")), []), end
+
+
+def _header(data: bytes) -> list[str]:
+    return _header_record(data)[0]
+
+
+def _unclosed_quote(data: bytes, file: str, header: list[str]) -> list[Failure]:
+    """A quoted field never closed swallows every line after it into one value: find where it opens."""
+    if data.count(b'"') % 2 == 0:
+        return []
+    # With an odd count of quotes the last one opens a field that runs to the end of the file.
+    opened = data.rfind(b'"')
+    field = _field_at(data, opened)
+    name = header[field] if field < len(header) else f"field {field + 1}"
+    return [Failure(file, name, "quoted fields are closed (RFC 4180)", 1,
+                    [f"line {_line_of(data, opened)}, column {name!r}: a quote opens a field that never ends"])]
+
+
+def _ragged_lines(data: bytes, width: int, most: int = 3) -> list[int]:
+    """The physical lines where the first records with another field count than ``width`` start
+    (read only to name a failure: the reader's own row numbers are not kept when it reads in parallel)."""
+    reader = csv.reader(io.StringIO(data.decode("utf-8"), newline=""))
+    out, start = [], 1
+    for row in reader:
+        if len(row) != width and start > 1:
+            out.append(start)
+            if len(out) == most:
+                break
+        start = reader.line_num + 1
     return out
 
 
-def header_failures(data: bytes, suite: Suite, file: str) -> list[Failure]:
+def parse_delivery(data: bytes, file: str, null_markers: list[str] | None = None) -> ParsedDelivery:
+    """Read a CSV delivery once, the only way it is ever read (docs/adr/0015).
+
+    RFC 4180 as pyarrow's reader implements it: quoted fields may hold commas, newlines and
+    doubled quotes; LF, CRLF or CR line ends; a UTF-8 byte-order mark is dropped. Every column is a
+    string; a cell (quoted or not) equal to one of ``null_markers`` (default ``NA`` and empty) is
+    null. What cannot be read that way is a failure with line and column, never a guess: an empty
+    file, bytes that are not UTF-8, a cut-off last line, a quoted field never closed, a row with
+    another number of fields than the header, a header that names a column twice.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    if not data.strip():
+        return ParsedDelivery([], None, [Failure(file, None, "file is not empty", None)])
+    if data.startswith(BOM):
+        data = data[len(BOM):]
+    names_as_written, body_start = _header_record(data)
+    header = [h.strip() for h in names_as_written]
+    failures = _utf8_failures(data, file, header)
+    if failures:
+        return ParsedDelivery(header, None, failures)
+    if not data.endswith((b"\n", b"\r")):
+        failures.append(Failure(file, None, "ends with a complete line (file looks truncated)", 1))
+    failures += _unclosed_quote(data, file, header)
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        failures.append(Failure(file, dupes[0], "names each column once in the header", len(dupes), dupes))
+    if any(f.rule != "ends with a complete line (file looks truncated)" for f in failures):
+        return ParsedDelivery(header, None, failures)  # a cut-off file is still read, to name its ragged rows
+
+    ragged: list[str] = []
+
+    def on_ragged(row: Any) -> str:
+        ragged.append(row.text)
+        return "skip"
+
+    names = [f"c{i}" for i in range(len(header))]
+    if not data[body_start:].strip(b"\r\n"):  # a header and no rows: an empty table, not an error
+        empty = pa.table({n: pa.array([], pa.string()) for n in names})
+        return ParsedDelivery(header, empty.rename_columns(header), [])
+    try:
+        table = pacsv.read_csv(
+            pa.py_buffer(memoryview(data)[body_start:]),
+            read_options=pacsv.ReadOptions(column_names=names, use_threads=True),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_ragged),
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.string() for n in names}, strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
+                null_values=NA_VALUES if null_markers is None else list(null_markers)),
+        )
+    except (pa.ArrowInvalid, pa.ArrowException) as e:  # the reader refused: say what it said
+        return ParsedDelivery(header, None, [Failure(file, None, f"is readable CSV ({e})", None)])
+    if ragged:
+        failures.append(Failure(file, None, f"every row has {len(header)} fields like the header", len(ragged),
+                                [f"line {n}" for n in _ragged_lines(data, len(header))]))
+        return ParsedDelivery(header, None, failures)
+    return ParsedDelivery(header, table.rename_columns(header), [])
+
+
+def structural_failures(data: bytes, file: str) -> list[Failure]:
+    """Why ``data`` cannot be read as a CSV table (empty, not UTF-8, truncated, ragged...)."""
+    return parse_delivery(data, file).failures
+
+
+def header_failures(header: list[str] | bytes, suite: Suite, file: str) -> list[Failure]:
     """The header must list the declared columns in the declared order.
 
-    Spark maps CSV columns by position (the header of the first file of a read names them all), so
-    a column added in the middle, or two columns swapped, would silently shift values into the
-    wrong columns. A missing column is reported by the column-exists expectation.
+    The parsed table keeps the delivery's column order, and the suite's order is the contract every
+    reader relies on: an extra column or two swapped columns are rejected with the column named.
+    A missing column is reported by the column-exists expectation.
     """
-    first = data.split(b"\n", 1)[0].decode("utf-8", errors="replace").lstrip("\ufeff")
-    header = [h.strip() for h in next(csv.reader(io.StringIO(first)), [])]
+    if isinstance(header, bytes):
+        header = [h.strip() for h in _header(header[len(BOM):] if header.startswith(BOM) else header)]
     declared = list(suite.columns)
     out = [Failure(file, col, f"is declared in suite {suite.name} (an unexpected column at position {i + 1}; "
-                   "Spark reads CSV columns by position)", None)
+                   "every column is read by its declared position)", None)
            for i, col in enumerate(header) if col not in suite.columns]
     if not out:
         present = [c for c in declared if c in header]
@@ -203,9 +338,12 @@ def day_failures(text: Any, suite: Suite, file: str, day: str | None) -> list[Fa
     if mask is None or not mask.any():
         return []
     assert suite.day is not None
-    y, m, d = suite.day
-    seen = sorted({f"{a}-{int(b):02d}-{int(c):02d}" if str(b).isdigit() and str(c).isdigit() else f"{a}-{b}-{c}"
-                   for a, b, c in text.loc[mask, [y, m, d]].itertuples(index=False)})
+    if len(suite.day) == 1:  # one date column: show the cells as written
+        seen = sorted({str(v) for v in text.loc[mask, suite.day[0]]})
+    else:
+        y, m, d = suite.day
+        seen = sorted({f"{a}-{int(b):02d}-{int(c):02d}" if str(b).isdigit() and str(c).isdigit() else f"{a}-{b}-{c}"
+                       for a, b, c in text.loc[mask, [y, m, d]].itertuples(index=False)})
     return [Failure(file, "+".join(suite.day), f"dates every row on {day}", int(mask.sum()), seen[:5])]
 
 
@@ -215,6 +353,12 @@ def rows_off_day(text: Any, suite: Suite, day: str | None) -> Any:
         return None
     import pandas as pd
 
+    if len(suite.day) == 1:
+        import re
+
+        # The date as written (before any time zone): YYYY-MM-DD alone or starting a timestamp.
+        on_day = text[suite.day[0]].str.match(rf"^{re.escape(day)}(?:$|[T ])")
+        return ~on_day.fillna(False).astype(bool)
     y, m, d = (pd.to_numeric(text[c], errors="coerce") for c in suite.day)
     want = [int(x) for x in day.split("-")]
     return ~((y == want[0]) & (m == want[1]) & (d == want[2]))
@@ -263,26 +407,31 @@ def bad_row_reasons(text: Any, suite: Suite, day: str | None = None) -> Any:
     return reasons.str.rstrip("; ")
 
 
+def text_frame(table: Any) -> Any:
+    """A parsed delivery as the pandas frame the gate's expectations run on: every column text,
+    a null cell None."""
+    # deduplicate_objects (the default) keeps one Python string per distinct value of a column,
+    # which is most of what a million-row delivery costs in memory.
+    return table.to_pandas(deduplicate_objects=True)
+
+
 def read_text(data: bytes, null_markers: list[str] | None = None) -> Any:
-    """The raw CSV as text columns, as the gate reads it: a cell that is one of ``null_markers``
-    (the source's; default ``NA`` and empty) is no value."""
-    import pandas as pd
-
-    return pd.read_csv(io.BytesIO(data), dtype=str, na_values=NA_VALUES if null_markers is None else null_markers,
-                       keep_default_na=False,
-                       on_bad_lines="skip", engine="python")
+    """The raw CSV as text columns, as the one reader reads it (:func:`parse_delivery`)."""
+    parsed = parse_delivery(data, "<bytes>", null_markers)
+    if parsed.table is None:
+        raise DataQualityError([ValidationReport("<bytes>", "", 0, failures=parsed.failures)])
+    return text_frame(parsed.table)
 
 
-def validate_csv_bytes(data: bytes, suite: Suite, file: str, day: str | None = None,
-                       null_markers: list[str] | None = None) -> ValidationReport:
-    """Validate raw CSV: structure and header, then text-level schema/types/nulls, then typed values
+def validate_parsed(parsed: ParsedDelivery, suite: Suite, file: str, day: str | None = None) -> ValidationReport:
+    """Validate a parsed delivery: header, then text-level schema/types/nulls, then typed values
     and, with ``day``, that every row is dated on that day."""
-    report = ValidationReport(file=file, suite=suite.name, rows=0)
-    report.failures += structural_failures(data, file)
-    if any(f.rule in ("file is not empty", "text is UTF-8") for f in report.failures):
+    report = ValidationReport(file=file, suite=suite.name, rows=0, failures=list(parsed.failures))
+    if parsed.table is None:
         return report  # nothing more can be read reliably
-    report.failures += header_failures(data, suite, file)
-    text = read_text(data, null_markers)
+    report.rows = parsed.table.num_rows
+    report.failures += header_failures(parsed.header, suite, file)
+    text = text_frame(parsed.table)
     first = run_expectations(text, text_expectations(suite), file, suite.name)
     report.rows, report.evaluated = first.rows, first.evaluated
     report.failures += first.failures
@@ -294,6 +443,25 @@ def validate_csv_bytes(data: bytes, suite: Suite, file: str, day: str | None = N
     report.failures += second.failures
     report.failures += day_failures(text, suite, file, day)
     return report
+
+
+def validate_delivery(data: bytes, suite: Suite | None, file: str, day: str | None = None,
+                      null_markers: list[str] | None = None) -> tuple[ValidationReport, ParsedDelivery]:
+    """Parse ``data`` once and validate that table; the table is what the transform will read.
+
+    Without a suite only the structure is checked (a readable CSV whose header names each column once)."""
+    parsed = parse_delivery(data, file, null_markers)
+    if suite is None:
+        report = ValidationReport(file=file, suite="structure", rows=0, failures=list(parsed.failures))
+        report.rows = parsed.table.num_rows if parsed.table is not None else 0
+        return report, parsed
+    return validate_parsed(parsed, suite, file, day), parsed
+
+
+def validate_csv_bytes(data: bytes, suite: Suite, file: str, day: str | None = None,
+                       null_markers: list[str] | None = None) -> ValidationReport:
+    """Validate raw CSV as :func:`validate_delivery` does; the report only."""
+    return validate_delivery(data, suite, file, day, null_markers)[0]
 
 
 def cast_columns(text: Any, suite: Suite) -> Any:
