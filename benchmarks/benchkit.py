@@ -87,6 +87,34 @@ def reset_peak_rss() -> None:
         pass
 
 
+def run_process(cmd: list[str], timeout: float, log: Path) -> tuple[int, float, float, Path]:
+    """Run ``cmd`` in its own process group, output to ``log``: (exit code, wall s, peak RSS MB, log).
+
+    The peak is ``wait4``'s ``ru_maxrss``: the largest resident set of the process or of any
+    descendant it waited for (a spark-submit JVM counts). Past ``timeout`` the group is killed (124).
+    """
+    import subprocess
+
+    log.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    with log.open("wb") as f:
+        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
+        deadline = t0 + timeout
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                rc = os.waitstatus_to_exitcode(status)
+                break
+            if time.monotonic() > deadline:
+                os.killpg(proc.pid, 9)
+                _, status, usage = os.wait4(proc.pid, 0)
+                rc = 124
+                break
+            time.sleep(0.1)
+        proc.returncode = rc
+    return rc, time.monotonic() - t0, usage.ru_maxrss / 1024, log
+
+
 # -- timing -----------------------------------------------------------------------------------
 
 def best_of(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:

@@ -27,7 +27,10 @@ the benchmark process's: the largest resident set of that process or any process
 ``benchmarks/scoring.py`` (P1) runs when its source takes ``--json``; until then, or when it
 writes no record, its row says so and the rest of the table stands.
 
-    python benchmarks/run.py [--quick] [--only parse,drift] [--timeout 600]
+``--scale-full`` is passed to the benchmarks whose source takes it (``night_scale``: the 1M-row
+night, #18), and gives them the longer timeout of ``FULL_TIMEOUTS``.
+
+    python benchmarks/run.py [--quick | --scale-full] [--only parse,drift] [--timeout 600]
 """
 
 from __future__ import annotations
@@ -45,7 +48,10 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 # In table order; each runs in its own process.
-BENCHMARKS = ["scoring", "parse", "etl", "drift", "materialize", "backfill"]
+BENCHMARKS = ["scoring", "parse", "etl", "drift", "materialize", "backfill", "range_etl", "night_scale"]
+# Benchmarks that need more than ``--timeout`` (seconds): the #18 nights run a process per stage.
+TIMEOUTS = {"range_etl": 1800, "night_scale": 3600}
+FULL_TIMEOUTS = {"night_scale": 4 * 3600}  # the 1M-row night under --scale-full
 HEADER = ["path", "rows", "ours s", "baseline s", "ratio", "goal", "met?", "peak RSS MB"]
 
 
@@ -105,7 +111,16 @@ def takes_json(script: Path) -> bool:
     return "--json" in script.read_text()
 
 
-def run_one(name: str, quick: bool, timeout: float, log_dir: Path) -> dict[str, Any]:
+def takes_scale_full(script: Path) -> bool:
+    """A benchmark with full-size runs behind a flag accepts ``--scale-full``."""
+    return "--scale-full" in script.read_text()
+
+
+def timeout_for(name: str, timeout: float, scale_full: bool) -> float:
+    return max(timeout, (FULL_TIMEOUTS if scale_full else {}).get(name, 0), TIMEOUTS.get(name, 0))
+
+
+def run_one(name: str, quick: bool, timeout: float, log_dir: Path, scale_full: bool = False) -> dict[str, Any]:
     """Run ``benchmarks/<name>.py`` in its own process; its wall time, peak RSS and record."""
     script = HERE / f"{name}.py"
     out = RESULTS / f"{name}.json"
@@ -115,7 +130,9 @@ def run_one(name: str, quick: bool, timeout: float, log_dir: Path) -> dict[str, 
         return {"name": name, "skipped": f"benchmarks/{name}.py does not write the run.py record yet (no --json)"}
     if out.exists():
         out.unlink()  # a record left by an earlier run must not pass for this one
-    cmd = [sys.executable, str(script), "--json", str(out), *(["--quick"] if quick else [])]
+    cmd = [sys.executable, str(script), "--json", str(out), *(["--quick"] if quick else []),
+           *(["--scale-full"] if scale_full and takes_scale_full(script) else [])]
+    timeout = timeout_for(name, timeout, scale_full)
     log = log_dir / f"{name}.log"
     t0 = time.monotonic()
     with log.open("wb") as f:
@@ -173,7 +190,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes (development), passed to every benchmark")
     ap.add_argument("--only", default="", help="comma-separated names of benchmarks/<name>.py to run")
-    ap.add_argument("--timeout", type=float, default=600, help="seconds per benchmark before it is killed")
+    ap.add_argument("--timeout", type=float, default=600, help="seconds per benchmark before it is killed "
+                    f"(at least {TIMEOUTS} for those)")
+    ap.add_argument("--scale-full", action="store_true",
+                    help="full sizes where a benchmark has them behind this flag (night_scale: the 1M-row night)")
     args = ap.parse_args(argv)
     names = [n for n in args.only.split(",") if n] or BENCHMARKS
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -183,18 +203,18 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     for name in names:
         print(f"[bench] {name} ...", flush=True)
-        run = run_one(name, args.quick, args.timeout, log_dir)
+        run = run_one(name, args.quick, args.timeout, log_dir, args.scale_full)
         print(f"[bench] {name}: " + (f"{run['wall_s']:.0f} s, peak {run['peak_rss_mb']:.0f} MB" if "wall_s" in run
                                      else run.get("skipped", "")), flush=True)
         runs.append(run)
     total = time.monotonic() - started
     text = render(runs)
-    head = (f"benchmarks {'(quick) ' if args.quick else ''}on {os.cpu_count()} CPUs, Python "
+    head = (f"benchmarks {'(quick) ' if args.quick else ''}{'(scale-full) ' if args.scale_full else ''}on {os.cpu_count()} CPUs, Python "
             f"{platform.python_version()}, load {os.getloadavg()[0]:.1f}; {total / 60:.1f} min in all. "
             "ratio = our time / the baseline's, same run.")
     print("\n" + head + "\n\n" + text)
     (RESULTS / "summary.json").write_text(json.dumps(
-        {"quick": args.quick, "total_s": round(total, 1), "cpus": os.cpu_count(), "runs": runs}, indent=2) + "\n")
+        {"quick": args.quick, "scale_full": args.scale_full, "total_s": round(total, 1), "cpus": os.cpu_count(), "runs": runs}, indent=2) + "\n")
     (RESULTS / "table.md").write_text(head + "\n\n" + text + "\n")
     return 0
 

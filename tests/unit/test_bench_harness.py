@@ -77,3 +77,65 @@ def test_benchkit_rows_have_the_documented_shape():
     assert {k: row[k] for k in ("ratio", "met", "peak_rss_mb")} == {"ratio": 1.5, "met": True, "peak_rss_mb": 12.3}
     assert set(ROW) <= set(row)
     assert benchkit.result("P5 x", 10, 5.0, 2.0, "≤ 2×", 2.0)["met"] is False
+
+
+# -- #18: the scale benchmarks ------------------------------------------------------------------
+
+night_scale = _load("night_scale")
+
+
+def test_scale_full_goes_only_to_the_benchmarks_that_take_it_with_their_longer_timeout(tmp_path, monkeypatch):
+    seen = {}
+
+    def fake_wait(proc, timeout):  # type: ignore[no-untyped-def]
+        seen[Path(proc.args[1]).stem] = (proc.args, timeout)
+        proc.wait()
+        return 0, 1024
+
+    for name, source in (("takes", "--json --scale-full"), ("plain", "--json")):
+        (tmp_path / f"{name}.py").write_text(f"# {source}\nimport sys\n")
+    monkeypatch.setattr(run, "HERE", tmp_path)
+    monkeypatch.setattr(run, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(run, "_wait", fake_wait)
+    monkeypatch.setitem(run.FULL_TIMEOUTS, "takes", 9999)
+    (tmp_path / "results").mkdir()
+    for name in ("takes", "plain"):
+        run.run_one(name, quick=False, timeout=600, log_dir=tmp_path, scale_full=True)
+    assert "--scale-full" in seen["takes"][0] and seen["takes"][1] == 9999
+    assert "--scale-full" not in seen["plain"][0] and seen["plain"][1] == 600
+    assert run.timeout_for("night_scale", 600, scale_full=False) >= 3600
+    assert run.timeout_for("night_scale", 600, scale_full=True) > run.timeout_for("night_scale", 600, False)
+
+
+def test_run_process_reports_the_childs_peak_rss_and_kills_it_past_its_timeout(tmp_path):
+    grow = [sys.executable, "-c", "b = bytearray(300 * 1024 * 1024); b[::4096] = b'x' * len(b[::4096])"]
+    rc, _, peak_mb, log = benchkit.run_process(grow, 120, tmp_path / "grow.log")
+    assert rc == 0 and peak_mb >= 300 and log.exists()
+    rc, _, _, _ = benchkit.run_process([sys.executable, "-c", "import time; time.sleep(60)"], 1, tmp_path / "s.log")
+    assert rc == 124
+
+
+def _stage(name, wall, peak, rows=None, rc=0, **extra):  # type: ignore[no-untyped-def]
+    return {"stage": name, "wall_s": wall, "peak_rss_mb": peak, "rc": rc, **({"rows": rows} if rows else {}), **extra}
+
+
+def test_the_night_rows_are_the_cost_curve_against_the_smallest_night_and_judge_memory():
+    small = {"scale": 1, "rows": 1_000, "setup_s": 50.0,
+             "stages": [_stage(s, 2.0, 500.0, 1_000) for s in night_scale.STAGES]}
+    big = {"scale": 1000, "rows": 1_000_000, "setup_s": 900.0,
+           "stages": [_stage(s, 100.0, 4000.0 if s == "ETL" else 1000.0, 1_000_000) for s in night_scale.STAGES]}
+    rows = night_scale.rows_for([small, big])
+    by_path = {r["path"]: r for r in rows}
+    etl = by_path["1M night (×1000, 1,000,000 flights): ETL"]
+    assert (etl["ours_s"], etl["baseline_s"], etl["ratio"]) == (100.0, 2.0, 50.0), "ratio = time vs the 1k night"
+    assert etl["met"] is False, "a task process above 3 GiB misses the goal"
+    assert by_path["1M night (×1000, 1,000,000 flights): scoring"]["met"] is True
+    whole = by_path["1M night (×1000, 1,000,000 flights): the night without training"]
+    assert whole["ours_s"] == 700.0 and whole["met"] is False, "7 stages of 100 s: over 10 minutes"
+    assert by_path["1k night (×1, 1,000 flights): the night without training"]["met"] is None, "judged at 1M only"
+    failed = {"scale": 100, "rows": 100_000, "stages": [_stage("land", 5.0, 800.0, 100_000, rc=1, error="boom")]}
+    rows = night_scale.rows_for([small, failed])
+    land = next(r for r in rows if r["path"].startswith("100k") and r["path"].endswith("land"))
+    assert land["met"] is False and "boom" in land["notes"]
+    assert not any(r["path"].startswith("100k") and "without training" in r["path"] for r in rows), \
+        "no night total from an incomplete night"
