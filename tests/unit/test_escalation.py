@@ -140,3 +140,38 @@ def test_the_alert_says_what_was_chosen_by_whom_and_what_was_done(uc) -> None:
     timed_out = {"ds": ESCALATED_ON, **Answer(KEEP, None, None).to_dict(), "outcome": {"paused": True}}
     late = escalation.answer_alert(uc, timed_out)
     assert late.severity == "warning" and "default applied" in late.title and "stays paused" in late.body
+
+
+@pytest.fixture
+def registry(tmp_path, lake):
+    """flight_delay in a real (temporary) MLflow registry: v1 the first champion, v2 the one now."""
+    import json
+
+    from ml_data import isolated_home
+
+    from glideslope.registry.promotion import GENERATION_TAG, HISTORY_TAG
+    from glideslope.training import tracking
+
+    with isolated_home(tmp_path / "home"):
+        client = tracking.client()
+        experiment = client.create_experiment("flight_delay")
+        client.create_registered_model("flight_delay")
+        for _ in range(2):
+            run = client.create_run(experiment)
+            client.create_model_version("flight_delay", f"runs:/{run.info.run_id}/model", run.info.run_id)
+        client.set_registered_model_alias("flight_delay", "champion", "2")
+        client.set_registered_model_tag("flight_delay", HISTORY_TAG, json.dumps(["1", "2"]))
+        client.set_registered_model_tag("flight_delay", GENERATION_TAG, "2")
+        yield client
+
+
+def test_rolling_back_records_the_versions_it_moved_between_and_the_alert_names_them(uc, lake, registry) -> None:
+    answer = Answer(ROLL_BACK, "dave", "2013-06-21T10:00:00Z", "v2 misbehaves")
+    entry, result = escalation.roll_back(uc, answer, lake)
+    assert str(registry.get_registered_model("flight_delay").aliases["champion"]) == "1"
+    assert entry["outcome"] == {"champion_version": "1", "rolled_back_from": "2"}, entry
+    assert (result["from_version"], result["to_version"], result["ds"]) == ("2", "1", ESCALATED_ON)
+    state = load_state("flight_delay", lake)
+    assert state["paused"] is None and state["decisions"][-1]["outcome"] == entry["outcome"]
+    alert = escalation.answer_alert(uc, entry)
+    assert (alert.facts["champion_version"], alert.facts["rolled_back_from"]) == ("1", "2"), alert.facts

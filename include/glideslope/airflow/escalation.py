@@ -140,15 +140,9 @@ def build_escalation_dag(uc: UseCase) -> Any:
 
         @task(task_id="roll_back")
         def roll_back(**context: Any) -> dict:
-            from glideslope.drift.escalation import open_escalation, record
-            from glideslope.registry.promotion import rollback
+            from glideslope.drift.escalation import roll_back as carry_out
 
-            answer = _answer(context)
-            ds = (open_escalation(name) or {}).get("ds")
-            result = rollback(uc, f"escalation answered by {answer.who()}: {answer.note or 'roll back'}",
-                              to_version=answer.to_version, ds=ds)
-            entry = record(name, answer, {"champion_version": result.get("champion_version"),
-                                          "rolled_back_from": result.get("challenger_version")}, resume=True)
+            entry, result = carry_out(uc, _answer(context))
             context["ti"].xcom_push(key="decision", value=entry)
             return result
 

@@ -129,6 +129,22 @@ def retrain_request(uc: UseCase, answer: Answer, ds: str | None) -> dict[str, An
     return conf
 
 
+def roll_back(uc: UseCase, answer: Answer, lake: Lake | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Move ``champion`` back (to ``answer.to_version`` or the previous champion), record it, resume.
+
+    Returns the recorded decision and :func:`glideslope.registry.promotion.rollback`'s record. The
+    decision's outcome names the champion now and the version it replaced, as the alert shows them.
+    """
+    from glideslope.registry.promotion import rollback
+
+    ds = (open_escalation(uc, lake) or {}).get("ds")
+    result = rollback(uc, f"escalation answered by {answer.who()}: {answer.note or 'roll back'}",
+                      to_version=answer.to_version, ds=ds)
+    entry = record(uc, answer, {"champion_version": result["to_version"],
+                                "rolled_back_from": result["from_version"]}, lake, resume=True)
+    return entry, result
+
+
 def accept_reference(uc: UseCase | str, ds: str, answer: Answer, lake: Lake | None = None) -> dict[str, Any]:
     """Make the champion's recent prediction nights (the window ending at ``ds``) its reference sample.
 
