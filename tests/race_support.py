@@ -2,10 +2,11 @@
 
 Each :class:`Contender` is a spawned process (its own interpreter, its own MLflow client and
 SQLAlchemy engine) that runs jobs sent to it. :func:`race` hands one job to each and releases
-both at the same instant from a start barrier. Inside the job, right before the move that matters
-(``set_registered_model_alias(..., "champion", ...)``, or the drift state's write), the contender
-waits at a second barrier for the other one, at most :data:`MEET_WAIT` seconds. Without a lock both
-arrive there, so both act on what they read -- the lost update happens every time, not by luck.
+both at the same instant from a start barrier. Inside the job, right before the first write of
+the move that matters (the champion's generation tag, which a move writes before the alias, or the
+alias itself; the drift state's write), the contender waits at a second barrier for the other one,
+at most :data:`MEET_WAIT` seconds. Without a lock both have read and neither has written, so both
+act on what they read -- the lost update happens every time, not by luck.
 With a lock the second is still waiting for it, the first goes on after the bounded wait, and the
 second then sees the first one's change.
 """
@@ -46,6 +47,17 @@ def _install_hooks() -> None:
         return set_alias(self, name, alias, version)
 
     MlflowClient.set_registered_model_alias = set_alias_after_meeting  # type: ignore[method-assign]
+
+    set_tag = MlflowClient.set_registered_model_tag
+
+    def set_tag_after_meeting(self: Any, name: str, key: str, value: Any) -> Any:
+        # A move writes the champion's generation before the alias: its first write. Meeting
+        # there, both contenders have read the registry and neither has changed it yet.
+        if key == GENERATION:
+            _meet()
+        return set_tag(self, name, key, value)
+
+    MlflowClient.set_registered_model_tag = set_tag_after_meeting  # type: ignore[method-assign]
 
     write_json = Lake.write_json
     fs_prop = Lake.fs
