@@ -91,3 +91,55 @@ def test_redis_online_store_serves_what_sqlite_serves(etl_run, production_lake, 
 
     db1 = redis_client.Redis.from_url(f"{redis_url}/1")
     assert db1.dbsize() > 0
+
+
+def test_predictions_pushed_to_redis_are_read_back_by_key(redis_url, tmp_path, monkeypatch):
+    """The score stage's last step on the production online store: the night's published predictions
+    pushed to Redis (``push_predictions``) and read back by flight, as an application reads them
+    (``online_predictions``)."""
+    import numpy as np
+
+    from glideslope.features.repo import apply_definitions
+    from glideslope.features.store import feast_env, store
+    from glideslope.scoring.score import online_predictions, push_predictions
+
+    uc = load_usecase("flight_delay")
+    ds = "2013-03-05"
+    for k, v in {"GLIDESLOPE_PROFILE": "embedded", "GLIDESLOPE_HOME": str(tmp_path / "home"),
+                 "GLIDESLOPE_LAKE_ROOT": str(tmp_path / "lake"),
+                 "GLIDESLOPE_FEAST_REGISTRY": str(tmp_path / "feast" / "registry.db"),
+                 "GLIDESLOPE_FEAST_ONLINE_TYPE": "redis",
+                 "GLIDESLOPE_FEAST_ONLINE_STORE": f"{redis_url.removeprefix('redis://')},db=4"}.items():
+        monkeypatch.setenv(k, v)
+    cfg = settings()
+    for k in feast_env(uc, cfg):  # store() exports these; give them back at teardown
+        monkeypatch.setenv(k, "")
+    assert cfg.feast_online_type == "redis"
+    assert apply_definitions(uc, cfg=cfg)["applied"]
+    view = store(uc, cfg).get_feature_view(uc.features.prediction_view, allow_registry_cache=False)
+    fields = [f.name for f in view.features]
+    # A night's predictions as the score stage publishes them: one row per flight, the view's columns.
+    n = 250
+    rng = np.random.default_rng(7)
+    frame = pd.DataFrame({uc.entity_key: [f"{ds}-B6-{i:04d}" for i in range(n)],
+                          uc.event_timestamp: pd.Timestamp(f"{ds} 05:00", tz="UTC")})
+    for name in fields:
+        frame[name] = rng.random(n) if name != "model_version" else "3"
+    lake = Lake.for_usecase(uc.name, cfg)
+    lake.publish_parquet(frame, lake.predictions(ds))
+
+    pushed = push_predictions(uc, ds, cfg, batch_rows=100)  # three batches
+    assert pushed["rows"] == n and pushed["view"] == uc.features.prediction_view
+    keys = [*frame[uc.entity_key].iloc[::7], f"{ds}-XX-none"]
+    served = online_predictions(uc, keys, cfg)
+    expected = frame.set_index(uc.entity_key)
+    for key in keys[:-1]:
+        for name in fields:
+            want = expected.loc[key, name]
+            got = served[key][name]
+            assert (got == want) if isinstance(want, str) else abs(float(got) - float(want)) < 1e-6, (key, name, got)
+    assert all(v is None for v in served[keys[-1]].values()), "a flight never scored has no prediction online"
+
+    import redis as redis_client
+
+    assert redis_client.Redis.from_url(f"{redis_url}/4").dbsize() >= n, "the predictions are not in Redis"
