@@ -15,12 +15,61 @@ from pathlib import Path
 from string import Template
 
 from glideslope.config import SpecError, list_usecases, parse_usecase, usecases_dir
-from glideslope.metrics import TASKS
+from glideslope.metrics import TASKS, default_metric, direction, task_metrics
 
 TEMPLATES = Path(__file__).resolve().parent / "templates" / "usecase"
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-FLOORS = {"binary_classification": "0.6", "regression": "1000.0"}  # placeholders a person replaces
-LABEL_TYPES = {"binary_classification": "int", "regression": "float"}
+COMMENT_COLUMN = 30  # where the skeleton's comments start, so the spec reads as a table
+
+# What a new use case starts from, per task. The sizes follow the metric: ROC-AUC needs both classes
+# in a slice and a window, so its minimums are larger; RMSE is in the label's units, which only the
+# person writing the use case knows, so its floor and tolerance are placeholders marked TODO.
+TASK_DEFAULTS: dict[str, dict[str, str]] = {
+    "binary_classification": {
+        "label_type": "int",
+        "floor": "0.6",
+        "floor_note": "the ROC-AUC a challenger must reach (0.5 = chance, 1.0 = perfect)",
+        "slice_tolerance": "0.02",
+        "slice_note": "ROC-AUC a slice may lose against the champion (0.02 = two points)",
+        "min_slice_rows": "200",
+        "min_slice_note": "holdout rows a slice needs to be judged (ROC-AUC needs both classes in it)",
+        "drift_min_rows": "500",
+        "drift_min_note": "scored rows the current window needs for a verdict (labelled rows for the live metric)",
+        "perf_note": "e.g. 0.55, a little under floor",
+    },
+    "regression": {
+        "label_type": "float",
+        "floor": "1000.0",
+        "floor_note": "the RMSE a challenger must stay at or below, in the label's units",
+        "slice_tolerance": "100.0",
+        "slice_note": "TODO: RMSE a slice may lose, in the label's units (start near a tenth of floor)",
+        "min_slice_rows": "50",
+        "min_slice_note": "holdout rows a slice needs to be judged",
+        "drift_min_rows": "200",
+        "drift_min_note": "scored rows the current window needs for a verdict (labelled rows for the live metric)",
+        "perf_note": "TODO: in the label's units, e.g. 1.5 x floor",
+    },
+}
+
+
+def _pad(key: str, value: str, indent: int = 2) -> str:
+    """Spaces after ``key: value`` so that the comment after it starts at COMMENT_COLUMN."""
+    return " " * max(1, COMMENT_COLUMN - indent - len(f"{key}: {value}"))
+
+
+def template_values(name: str, task: str) -> dict[str, str]:
+    """The values the skeleton's templates are filled with, for use case ``name`` of ``task``."""
+    metric = default_metric(task)
+    values = {"name": name, "task": task, "metric": metric, "metrics": ", ".join(task_metrics(task)),
+              "direction": direction(metric), **TASK_DEFAULTS[task]}
+    for pad, key, value in (("metric_pad", "primary_metric", metric), ("promotion_metric_pad", "metric", metric),
+                            ("floor_pad", "floor", values["floor"]),
+                            ("slice_pad", "slice_tolerance", values["slice_tolerance"]),
+                            ("min_slice_pad", "min_slice_rows", values["min_slice_rows"]),
+                            ("drift_min_pad", "min_rows", values["drift_min_rows"])):
+        values[pad] = _pad(key, value)
+    values["task_pad"] = _pad("task", task)
+    return values
 
 
 def create(name: str, task: str = "binary_classification", root: Path | None = None) -> Path:
@@ -33,7 +82,7 @@ def create(name: str, task: str = "binary_classification", root: Path | None = N
     folder = root / name
     if folder.exists():
         raise SpecError(f"{folder} exists: a use case is never overwritten")
-    values = {"name": name, "task": task, "floor": FLOORS[task], "label_type": LABEL_TYPES[task]}
+    values = template_values(name, task)
     written = []
     for src in sorted(TEMPLATES.rglob("*.tmpl")):
         dest = folder / src.relative_to(TEMPLATES).with_suffix("")

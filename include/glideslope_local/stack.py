@@ -696,6 +696,8 @@ def print_env(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     for key, value in embedded_airflow_env(settings(), args.port).items():
         print(f"export {key}={shlex.quote(value)}")
+    # `airflow ...` after the eval must be this venv's Airflow, whether or not the venv is activated.
+    print(f'export PATH={shlex.quote(str(Path(sys.executable).parent))}:"$PATH"')
     return 0
 
 

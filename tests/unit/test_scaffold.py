@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -32,6 +33,62 @@ def test_the_skeleton_loads_with_the_task_metric(tmp_path, task):
     absent = [f for f in fields if f"\n{f}:" not in text and f"\n# {f}:" not in text]
     assert not absent, f"the skeleton's spec leaves out {absent}"
     assert "$" not in text.replace("${GLIDESLOPE", "")
+
+
+SECTIONS = {  # spec section -> the models whose every field the skeleton must write (or show commented)
+    "label": ["LabelSpec"], "schedule": ["ScheduleSpec"], "sources": ["SourceSpec"], "features": ["FeaturesSpec"],
+    "training": ["TrainingSpec", "CandidateSpec"], "scoring": ["ScoringSpec"], "promotion": ["PromotionSpec"],
+    "drift": ["DriftSpec"], "alerts": ["AlertsSpec", "AlertRoute"], "gpu": ["GpuSpec"], "demo": ["DemoSpec"],
+}
+
+
+def _sections(text: str) -> dict[str, str]:
+    """The skeleton's text per top-level key (a commented-out section such as ``# demo:`` included)."""
+    out: dict[str, str] = {}
+    key = ""
+    for line in text.splitlines():
+        m = re.match(r"^(?:# )?([a-z_]+):", line)
+        if m:
+            key = m.group(1)
+        out[key] = out.get(key, "") + line + "\n"
+    return out
+
+
+@pytest.mark.parametrize("task", ["binary_classification", "regression"])
+def test_the_skeleton_writes_every_field_of_every_section(tmp_path, task):
+    """A person reads every knob in the skeleton, drift methods and thresholds included."""
+    from glideslope import config
+
+    sections = _sections((create("new_model", task, tmp_path) / "usecase.yaml").read_text())
+    absent = [f"{section}.{field}" for section, models in SECTIONS.items() for model in models
+              for field in getattr(config, model).model_fields
+              if not re.search(rf"(?<![a-z_]){field}:", sections.get(section, ""))]
+    assert not absent, f"the skeleton's spec leaves out {absent}"
+
+
+def test_the_skeleton_sizes_its_defaults_for_the_task(tmp_path):
+    """Regression is not classification: its tolerances are in the label's units and its minimums smaller,
+    and each says its units in a comment. Both set explicit drift tests instead of Evidently's choice."""
+    specs = {}
+    for task in ("binary_classification", "regression"):
+        folder = create(f"new_{task[:3]}", task, tmp_path)
+        specs[task] = (load_all_usecases(tmp_path)[0], (folder / "usecase.yaml").read_text())
+    binary = next(s for s in specs["binary_classification"][0] if s.name == "new_bin")
+    regression = next(s for s in specs["regression"][0] if s.name == "new_reg")
+    assert binary.promotion.metric == binary.training.primary_metric == "roc_auc"
+    assert regression.promotion.metric == regression.training.primary_metric == "rmse"
+    assert (binary.promotion.slice_tolerance, binary.promotion.min_slice_rows, binary.drift.min_rows) == (0.02, 200, 500)
+    assert regression.promotion.slice_tolerance > 1 and regression.promotion.min_slice_rows < 200
+    assert regression.drift.min_rows < binary.drift.min_rows
+    for uc in (binary, regression):
+        assert (uc.drift.num_method, uc.drift.num_threshold) == ("wasserstein", 1.0)
+        assert (uc.drift.cat_method, uc.drift.cat_threshold) == ("jensenshannon", 0.1)
+    reg_text = specs["regression"][1]
+    for key in ("floor", "slice_tolerance"):
+        line = next(x for x in reg_text.splitlines() if x.strip().startswith(f"{key}:"))
+        assert "label's units" in line and "RMSE" in line, line
+    assert "ROC-AUC" in next(x for x in specs["binary_classification"][1].splitlines()
+                             if x.strip().startswith("slice_tolerance:"))
 
 
 def test_an_existing_folder_is_never_overwritten(tmp_path):
@@ -67,6 +124,7 @@ def test_glideslope_check_accepts_the_skeleton_and_names_a_broken_suite(tmp_path
     ok = subprocess.run([glideslope, "check"], env=env, capture_output=True, text=True, timeout=300)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "✓ DAGs" in ok.stdout and "fresh_start__monitor" in ok.stdout
+    assert "calendar" in ok.stdout and "deliveries() is not written yet" in ok.stdout  # said, not failed
     assert not (tmp_path / "h" / "airflow" / "airflow.db").exists()  # no database was needed
     (folder / "quality" / "raw_events.yaml").write_text("rows: {min: 1}\ncolumns: {x: {type: decimal}}\n")
     bad = subprocess.run([glideslope, "check"], env=env, capture_output=True, text=True, timeout=300)

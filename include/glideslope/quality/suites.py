@@ -11,6 +11,7 @@ A suite file (``include/usecases/<uc>/quality/<name>.yaml``)::
     unique: [[year, month, day, carrier, flight, origin, dest, sched_dep_time]]
     mean: {wx_temp_mean: {min: -20, max: 110}}
     day: [year, month, day]              # raw only: every row is dated on the delivery's day
+    # or  day: pickup_date               # one column: YYYY-MM-DD, alone or starting a timestamp
 
 Raw CSV is validated as text (``type`` is a regex on the text, so a wrong type is counted row by
 row), typed data (Parquet) by value; ``regex`` applies to both. Every declared column must exist,
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from glideslope.config import SpecError, UseCase
 
@@ -69,8 +70,18 @@ class Suite(BaseModel):
     columns: dict[str, ColumnRule]
     unique: list[list[str]] = Field(default_factory=list)
     mean: dict[str, Range] = Field(default_factory=dict)
-    day: list[str] | None = Field(None, description="Raw only: the year, month and day columns that "
-                                  "must date every row on the day the delivery is for.")
+    day: list[str] | None = Field(None, description="Raw only: the column(s) that must date every row on the "
+                                  "day the delivery is for: [year, month, day] (three numeric columns), or one "
+                                  "column (a name or [name]) whose text starts with the ISO date YYYY-MM-DD.")
+
+    @field_validator("day", mode="before")
+    @classmethod
+    def _day_columns(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            v = [v]  # day: pickup_date, the single-date-column form
+        if isinstance(v, list) and len(v) not in (1, 3):
+            raise ValueError(f"day names {len(v)} columns {v}: expected [year, month, day] or one date column")
+        return v
 
 
 def load_suite(uc: UseCase, filename: str) -> Suite:
