@@ -7,6 +7,8 @@
   reports those buttons open, and a "Drift reports" entry in the UI's navigation.
 * The metrics app at ``/glideslope/metrics`` (``glideslope.airflow.metrics_app``): Prometheus'
   text format, per use case, from what the stages recorded.
+* A dag-run listener (``glideslope.airflow.notes``) that writes what a run's tasks said about its
+  night (scored, caught up, skipped and why) as the run's note.
 * The model-health page: a React app (built from ``include/ui/model-health``) that the UI shows
   under "Model health" in the navigation and as a tab on every DAG page, and the app at
   ``/glideslope-health`` (``glideslope.airflow.health``) that serves it and its JSON.
@@ -14,6 +16,7 @@
 
 from airflow.plugins_manager import AirflowPlugin
 
+from glideslope.airflow import notes as run_notes
 from glideslope.airflow.health import create_app as create_health_app
 from glideslope.airflow.links import DriftReportLink, MlflowModelVersionLink, MlflowRunLink
 from glideslope.airflow.metrics_app import ExactPrefixPath
@@ -25,6 +28,7 @@ BUNDLE = "/glideslope-health/static/model-health.js"
 
 class GlideslopePlugin(AirflowPlugin):
     name = "glideslope"
+    listeners = [run_notes]  # a finished run's note says which night it was for (glideslope.airflow.notes)
     operator_extra_links = [MlflowRunLink(), MlflowModelVersionLink(), DriftReportLink()]
     fastapi_apps = [
         {"app": create_metrics_app(), "url_prefix": "/glideslope/metrics", "name": "Glideslope metrics"},

@@ -219,7 +219,8 @@ def materialization(uc: UseCase, result: Mapping[str, Any], lake: Lake | None = 
     days = list(result["days"])
     inputs = [zone_partition(lake, f"features/{t}", d) for t in uc.features.tables for d in days]
     outputs = [feature_view(uc, t, days) for t in uc.features.tables]
-    outputs.append(online_store(uc, days, watermark=result.get("watermark")))
+    quiet = {"quiet": result["quiet"], "skipped": result.get("reason")} if result.get("quiet") else {}
+    outputs.append(online_store(uc, days, watermark=result.get("watermark"), **quiet))
     return inputs, outputs
 
 

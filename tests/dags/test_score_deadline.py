@@ -37,14 +37,16 @@ def test_no_deadline_when_the_spec_sets_none() -> None:
     assert not build_score_dag(uc).deadline
 
 
-def test_the_missed_deadline_alert_names_the_run_and_the_deadline() -> None:
+def test_the_missed_deadline_alert_names_the_run_and_the_deadline(tmp_path, monkeypatch) -> None:
     from glideslope.airflow.deadline import missed_deadline_alert
 
+    monkeypatch.setenv("GLIDESLOPE_HOME", str(tmp_path))  # an empty lake: no night published yet
     context = {"dag_run": {"dag_id": "flight_delay__score", "dag_run_id": "asset_triggered__2013-06-20T02:10",
                            "state": "running", "queued_at": "2013-06-20T02:10:00Z", "logical_date": None,
                            "conf": {}},
                "deadline": {"id": "d1", "deadline_time": "2013-06-20T05:10:00Z"}}
     alert = missed_deadline_alert("flight_delay", 180, context)
-    assert alert.kind == "scoring_late" and alert.severity == "warning" and alert.ds == "2013-06-20"
+    # The queue time is the wall clock, not a night: the night comes from the lake (#21).
+    assert alert.kind == "scoring_late" and alert.severity == "warning" and alert.ds == "no night named"
     assert "180 min" in alert.title and "2013-06-20T05:10:00Z" in alert.body and "running" in alert.body
     assert alert.links["Airflow run"].endswith("/dags/flight_delay__score/runs/asset_triggered__2013-06-20T02%3A10")

@@ -173,3 +173,39 @@ def test_the_label_horizon_decides_which_nights_are_judged(tmp_path, monkeypatch
     assert numbers["performance"]["days"] == NIGHTS[:-2]
     known = pd.concat([data["scored"][d] for d in NIGHTS[:-2]])
     assert numbers["performance"]["rows"] == int(known["arr_delay"].notna().sum())
+
+
+def test_a_re_sent_night_counts_each_event_once(tmp_path, monkeypatch, data):
+    """A feed that re-delivers the previous night's events: the window's statistics do not change (#21)."""
+    uc = parse_usecase(write_spec(tmp_path / "usecases", regression_spec()))
+    once, _ = run(tmp_path / "once", monkeypatch, uc, data["reference"], data["scored"])
+    resent = dict(data["scored"])
+    resent[NIGHTS[-1]] = pd.concat([data["scored"][NIGHTS[-1]], data["scored"][NIGHTS[-2]]], ignore_index=True)
+    twice, _ = run(tmp_path / "twice", monkeypatch, uc, data["reference"], resent)
+
+    assert twice["window_rows"] == once["window_rows"] == sum(len(f) for f in data["scored"].values())
+    assert twice["window_duplicates"] == len(data["scored"][NIGHTS[-2]]) and once["window_duplicates"] == 0
+    assert twice["current_rows"] == once["current_rows"]
+    assert [c["score"] for c in twice["columns"]] == pytest.approx([c["score"] for c in once["columns"]])
+    assert twice["performance"]["rows"] == once["performance"]["rows"]
+    assert twice["performance"]["rmse"] == pytest.approx(once["performance"]["rmse"])
+
+
+def test_the_window_counts_nights_with_events_not_calendar_days(tmp_path, monkeypatch, data):
+    """Events every other night: the window holds drift.reference_days nights that have predictions."""
+    raw = regression_spec()
+    raw["label"]["horizon_days"] = 1
+    uc = parse_usecase(write_spec(tmp_path / "usecases", raw))
+    sparse_nights = days("2013-06-01", 13)[::2]  # 7 nights with events, a quiet night between each
+    scored = dict(zip(sparse_nights, data["scored"].values(), strict=True))
+    lake = Lake(root=str(tmp_path / "lake"), usecase=uc.name)
+    for night, frame in scored.items():
+        lake.publish_parquet(frame[["flight_id", *INPUTS, "prediction"]].assign(model_version="1", model_name=uc.name),
+                             lake.predictions(night))
+    champion = monitor.Champion(name=uc.name, version="1", run_id="run-1")
+    monkeypatch.setattr(monitor, "mlflow_client", lambda: None)
+    monkeypatch.setattr(monitor, "find_champion", lambda spec, client=None: champion)
+    monkeypatch.setattr(monitor, "load_reference", lambda champ, *where: data["reference"])
+    numbers = monitor.run_check(uc, sparse_nights[-1], lake, log_to_mlflow=False)
+    assert uc.drift.reference_days == 7 and numbers["window"] == sparse_nights
+    assert numbers["current_rows"] == sum(len(f) for f in scored.values())

@@ -31,6 +31,27 @@ def scoring_deadline(uc: UseCase) -> Any:
                          name=f"{uc.name} nightly scoring")
 
 
+def pending_nights(usecase: str) -> str:
+    """The nights a late asset-triggered scoring run is for, read from the lake (never the wall clock).
+
+    Such a run has no logical date and the scheduler's context does not carry its events: the
+    nights it owes are the published nights not scored yet (the newest published night if none).
+    """
+    try:
+        from glideslope.airflow.notifications import nights_label
+        from glideslope.backlog import feature_days, plan_scoring
+        from glideslope.config import load_usecase
+        from glideslope.lake import Lake
+        from glideslope.runrequest import build
+
+        uc = load_usecase(usecase)
+        lake = Lake.for_usecase(usecase)
+        nights = plan_scoring(uc, build(usecase, run_type="manual"), lake).nights or feature_days(uc, lake)[-1:]
+        return nights_label(nights) if nights else "no night named"
+    except Exception:  # the alert goes out even when the lake cannot be read
+        return "no night named"
+
+
 def missed_deadline_alert(usecase: str, minutes: int, context: dict[str, Any] | None) -> Any:
     """The alert of a scoring run that missed its deadline (``context``: what the scheduler passes)."""
     from glideslope.alerts import Alert
@@ -39,7 +60,7 @@ def missed_deadline_alert(usecase: str, minutes: int, context: dict[str, Any] | 
     run = (context or {}).get("dag_run") or {}
     deadline = (context or {}).get("deadline") or {}
     dag_id, run_id = run.get("dag_id") or f"{usecase}__score", run.get("dag_run_id") or run.get("run_id")
-    ds = str((run.get("conf") or {}).get("ds") or (run.get("logical_date") or run.get("queued_at") or "")[:10])
+    ds = str((run.get("conf") or {}).get("ds") or (run.get("logical_date") or "")[:10]) or pending_nights(usecase)
     links = {"Airflow run": airflow_run_url(dag_id, run_id)} if run_id else {}
     return Alert(
         usecase=usecase, ds=ds, kind="scoring_late", severity="warning",

@@ -26,6 +26,11 @@ Runs whenever `{uc.name}__etl` publishes a day (Asset `{uc.name}.features`), or 
 watermark, up to the newest — Asset events are not trusted to list them all, since queued
 events can be merged); `force_apply` — apply even if nothing changed.
 
+**Quiet nights**: a night whose feature partitions have 0 rows (an empty delivery) loads nothing —
+the task log, the run's note and the lineage say so — and the online store keeps the values of
+the last night with events. The Asset event still goes out (extra `quiet`), so
+`{uc.name}__score` decides for that night: it skips with its reason when there is nothing to score.
+
 **On failure**: the online store keeps the previous day's values; nothing downstream runs. A
 skipped `materialize_new_interval` means there was nothing newer to load.
 """
@@ -63,16 +68,23 @@ def build_features_dag(uc: UseCase) -> Any:
             if not days:
                 raise AirflowSkipException(f"no feature partitions in the lake for {name} yet: nothing to load")
             result = materialize_days(uc, days)
-            if not result["loaded"]:
-                raise AirflowSkipException(
-                    f"days {days} are not newer than the online store's watermark {result['watermark']}: "
-                    "the online store already holds newer values"
-                )
+            from glideslope.airflow.notes import push_note
+
+            if not result["loaded"] and not result.get("quiet"):
+                reason = (f"days {days} are not newer than the online store's watermark {result['watermark']}: "
+                          "the online store already holds newer values")
+                push_note(context, [f"skipped: {reason}"])
+                raise AirflowSkipException(reason)
             from glideslope.airflow.lineage import report
             from glideslope.lineage import materialization
 
             report(context, materialization, uc, result)
+            # A quiet night loads nothing but is handed on all the same: scoring decides for the
+            # night (its entities may exist although nothing happened on it) and says why it skips.
+            push_note(context, [result["reason"]] if result.get("quiet") else
+                      [f"loaded {', '.join(result['days'])} into the online store"])
             yield Metadata(online, extra={"ds": result["watermark"], "days": result["days"],
+                                          "quiet": result.get("quiet", []),
                                           "trigger": req.trigger, "run_id": req.run_id})
             return result
 

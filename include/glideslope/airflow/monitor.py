@@ -23,8 +23,9 @@ For night D:
    `acknowledged_by` looked at the escalation (with `note`), resumes automatic retraining and
    sends an `acknowledged` alert. Otherwise it does nothing.
 2. `check_drift` — Evidently compares the inputs and scores of the last
-   {uc.drift.reference_days} prediction nights (rows the current champion scored) with the
-   champion's reference sample, and computes live performance where labels already exist.
+   {uc.drift.reference_days} nights with predictions (nights with events: quiet nights do not
+   count; rows the current champion scored; each event once, by `{uc.entity_key}` and event time,
+   so a re-delivered event never counts twice) with the champion's reference sample, and computes live performance where labels already exist.
    The HTML report and `numbers.json` land in `reports/drift/ds=D/` (button **Drift report**);
    the numbers are logged to MLflow (experiment `{uc.name}-monitoring`, one run per champion
    version, one step per day).
@@ -108,9 +109,13 @@ def build_monitor_dag(uc: UseCase) -> Any:
             from glideslope.lake import Lake
 
             req = run_request(name, context)
+            from glideslope.airflow.notes import push_note
+
             nights = nights_to_check(req, Lake.for_usecase(name), load_state(name).get("checks", {}))
             if not nights:
-                raise AirflowSkipException(f"no predicted night of {name} to check")
+                reason = f"no predicted night of {name} to check"
+                push_note(context, [f"skipped: {reason}"])
+                raise AirflowSkipException(reason)
             from glideslope.airflow.lineage import report
             from glideslope.lineage import drift_lineage
 
@@ -119,6 +124,9 @@ def build_monitor_dag(uc: UseCase) -> Any:
             latest = run_check(uc, nights[-1])
             for numbers in [*earlier, latest]:
                 report(context, drift_lineage, uc, numbers)
+            push_note(context, [f"checked {n['ds']}: {n['verdict']['status']} "
+                                f"({n.get('current_rows', 0)} rows in the nights {', '.join(n.get('window') or [])})"
+                                for n in [*earlier, latest]])
             return latest
 
         @task.branch(task_id="decide_action")

@@ -255,14 +255,40 @@ def send_alert(uc: UseCase | str, alert: Alert, context: Mapping[str, Any] | Non
     return sent
 
 
-def _context_ds(context: Mapping[str, Any]) -> str:
-    params = context.get("params") or {}
-    ds = params.get("ds") if isinstance(params, Mapping) else None
-    ds = ds or context.get("ds")
-    if not ds:  # asset-triggered runs have no logical date: use when the run was due
-        when = _get(context.get("dag_run"), "run_after") or _get(context.get("dag_run"), "start_date")
-        ds = when.date().isoformat() if when is not None else "unknown date"
-    return str(ds)
+def nights_label(days: list[str]) -> str:
+    """How an alert names the nights of a run: one night, a few, or a range."""
+    days = sorted(set(days))
+    if len(days) <= 3:
+        return ", ".join(days)
+    return f"{days[0]}…{days[-1]} ({len(days)} nights)"
+
+
+def _context_ds(context: Mapping[str, Any], usecase: str = "glideslope") -> str:
+    """The night (or nights) the run of ``context`` is for, never the wall-clock date.
+
+    The run request's days (the ``ds`` Param, the nights the triggering Asset events carry, the
+    logical date of a scheduled or manual run); else the nights the task had planned (XCom
+    ``plan`` of the failing task); else "no night named". An asset-triggered run has no logical
+    date: the day it ran on is not the night it was for.
+    """
+    from glideslope.airflow.request import run_request
+
+    days: list[str] = []
+    try:
+        days = list(run_request(usecase, context).days)
+    except Exception:  # a malformed ds Param must not stop the failure alert itself
+        params = context.get("params") or {}
+        if isinstance(params, Mapping) and params.get("ds"):
+            days = [str(params["ds"])]
+    if not days:
+        ti = context.get("ti")
+        try:
+            plan = ti.xcom_pull(task_ids=ti.task_id, key="plan") if ti is not None else None
+        except Exception:
+            plan = None
+        if isinstance(plan, Mapping):
+            days = [str(d) for d in (plan.get("own") or plan.get("nights") or [])]
+    return nights_label(days) if days else "no night named"
 
 
 class TaskFailureAlert(BaseNotifier):
@@ -285,7 +311,7 @@ class TaskFailureAlert(BaseNotifier):
                 + (f" (attempt {attempt})" if attempt else "") + ".\n\n"
                 + (f"{type(exc).__name__}: {exc}" if exc is not None else "No exception was recorded; see the log."))
         send_alert(self.usecase, Alert(
-            usecase=self.usecase, ds=_context_ds(context), kind="task_failed", severity=self.severity,  # type: ignore[arg-type]
+            usecase=self.usecase, ds=_context_ds(context, self.usecase), kind="task_failed", severity=self.severity,  # type: ignore[arg-type]
             title=f"{dag_id}.{task_id} failed", body=body,
             facts={"dag": dag_id, "task": task_id, "run": _get(ti, "run_id") or context.get("run_id") or "?"},
         ), context)

@@ -185,6 +185,8 @@ def acknowledge(uc: UseCase | str, by: str, note: str = "", ds: str | None = Non
     if not by or not by.strip():
         raise ValueError("an acknowledgement needs the name of the person (--by / acknowledged_by)")
     with update_state(spec.name, lake) as state:
+        # The alert names a night, never the wall-clock date; the state keeps a day either way.
+        night = ds or max(state["checks"], default=None) or "no night checked yet"
         ds = ds or max(state["checks"], default=date.today().isoformat())
         was = state.get("paused")
         ack = {"ds": ds, "by": by.strip(), "note": note or "", "was_paused": was}
@@ -192,7 +194,7 @@ def acknowledge(uc: UseCase | str, by: str, note: str = "", ds: str | None = Non
         state["acks"].append(ack)
         state["paused"] = None
         add_history(state, ds, "acknowledged", {"by": ack["by"], "note": ack["note"], "was_paused": bool(was)})
-        alert = Alert(spec.name, ds, "acknowledged", "info",
+        alert = Alert(spec.name, night, "acknowledged", "info",
                       f"escalation acknowledged by {ack['by']}; automatic retraining resumed" if was else
                       f"acknowledged by {ack['by']} (nothing was paused)",
                       (f"{ack['by']} acknowledged" + (f" the escalation of {was['ds']}" if was else "")

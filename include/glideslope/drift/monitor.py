@@ -4,9 +4,11 @@ For use case ``uc`` and logical day D:
 
 * **Champion** — the registered model ``uc`` at alias ``champion``; its training run holds the
   reference sample ``reference/reference_sample.parquet`` (model inputs, label, ``prediction``).
-* **Current window** — the prediction partitions of the last ``drift.reference_days`` nights up
-  to D (``predictions/ds=*/``), only the rows the current champion scored: a new champion is
-  judged on its own predictions, so drift "fixed" by a promotion shows at once.
+* **Current window** — the prediction partitions of the last ``drift.reference_days`` nights with
+  predictions up to D (``predictions/ds=*/``; nights with events, so quiet nights do not empty
+  it), each event once (entity key and event time: a re-delivered event never counts twice),
+  only the rows the current champion scored: a new champion is judged on its own predictions,
+  so drift "fixed" by a promotion shows at once.
 * **Data drift** — Evidently 0.7 ``DataDriftPreset`` over ``drift.columns`` (or every model
   input) plus ``prediction``; Evidently picks each column's test, the policy reads its method.
 * **Live performance** — the events scored on night d are labelled in
@@ -116,18 +118,55 @@ def window_days(ds: str, days: int) -> list[str]:
     return [(d - timedelta(days=i)).isoformat() for i in reversed(range(days))]
 
 
+def window_nights(lake: Lake, ds: str, nights: int) -> list[str]:
+    """The ``nights`` most recent nights up to ``ds`` that have predictions, oldest first.
+
+    Counted in nights with events, not calendar days: a quiet night (nothing delivered, nothing
+    scored) or a break between seasons does not empty the window. When every night has
+    predictions this is the last ``nights`` calendar days.
+    """
+    predicted = [d for d in lake.partitions(lake.predictions()) if d <= ds]
+    return predicted[-nights:] if nights > 0 else []
+
+
+def dedupe_events(uc: UseCase, frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """One row per event (entity key and event time): a re-delivered event counts once.
+
+    A feed that re-sends an event scores it again on a later night; the row of the night it was
+    first scored is kept, so its label is looked up at that night's horizon. Returns (frame,
+    rows dropped).
+    """
+    keys = [c for c in (uc.entity_key, uc.event_timestamp) if c in frame.columns]
+    if frame.empty or uc.entity_key not in keys:
+        return frame, 0
+    ordered = frame.sort_values("ds", kind="stable") if "ds" in frame.columns else frame
+    kept = ordered.drop_duplicates(subset=keys, keep="first").sort_index()
+    return kept.reset_index(drop=True), int(len(frame) - len(kept))
+
+
 def load_window(uc: UseCase, ds: str, lake: Lake, days: int | None = None) -> pd.DataFrame:
-    """Prediction partitions of the ``days`` nights ending at ``ds`` (missing nights are skipped)."""
+    """Predictions of the ``days`` most recent predicted nights up to ``ds``, each event once.
+
+    The nights are :func:`window_nights` (nights with events, not calendar days); an event scored
+    on more than one night (a re-delivery) is kept once, from the night it was first scored
+    (:func:`dedupe_events`); ``attrs["duplicates"]`` says how many rows that dropped.
+    """
     import pandas as pd
 
     frames = []
-    for d in window_days(ds, days or uc.drift.reference_days):
+    for d in window_nights(lake, ds, days or uc.drift.reference_days):
         path = lake.predictions(d)
         if lake.exists(path):
             df = lake.read_parquet(path)
             df["ds"] = d
             frames.append(df)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if not frames:
+        return pd.DataFrame()
+    window, dropped = dedupe_events(uc, pd.concat(frames, ignore_index=True))
+    if dropped:
+        log.info("%s window up to %s: %d re-delivered event rows counted once", uc.name, ds, dropped)
+    window.attrs["duplicates"] = dropped
+    return window
 
 
 def attach_labels(uc: UseCase, frame: pd.DataFrame, lake: Lake, ds: str) -> pd.DataFrame:
@@ -324,7 +363,7 @@ def run_check(uc: UseCase | str, ds: str, lake: Lake | None = None, *, log_to_ml
     started = time.monotonic()
     paths = report_paths(lake, ds)
     lake.sweep_partitions(lake.report_dir("drift", ds).rsplit("/", 1)[0])  # what killed checks of other nights left
-    days = window_days(ds, uc.drift.reference_days)
+    days = window_nights(lake, ds, uc.drift.reference_days)
     numbers: dict[str, Any] = {"usecase": uc.name, "ds": ds, "window": days, "report": paths["html"],
                                "report_url": report_url(uc.name, ds), "numbers_path": paths["numbers"]}
     client = mlflow_client()
@@ -343,7 +382,7 @@ def run_check(uc: UseCase | str, ds: str, lake: Lake | None = None, *, log_to_ml
         scored_by = window["model_version"].astype(str) if "model_version" in window.columns else None
         current = window[scored_by == champ.version] if scored_by is not None else window
         numbers.update(current_rows=int(len(current)), reference_rows=int(len(reference)),
-                       window_rows=int(len(window)),
+                       window_rows=int(len(window)), window_duplicates=int(window.attrs.get("duplicates", 0)),
                        window_days_present=sorted(current["ds"].unique().tolist()) if len(current) else [])
         labelled = attach_labels(uc, current, lake, ds) if len(current) else current
         task = uc.label.task

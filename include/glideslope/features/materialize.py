@@ -109,7 +109,9 @@ def _utc(ts: datetime) -> datetime:
 def materialize_days(uc: UseCase, event_days: list[str], cfg: Settings | None = None) -> dict[str, Any]:
     """Load the feature rows of the newly published days into the online store.
 
-    Returns a small summary; ``days`` is empty when there was nothing newer to load.
+    Returns a small summary; ``days`` is empty when there was nothing newer to load. Quiet nights
+    (every feature partition of the days has 0 rows) load nothing: ``loaded`` is False, ``quiet``
+    lists them, ``reason`` says so, and the watermark moves past them.
     """
     cfg = cfg or settings()
     lake = Lake.for_usecase(uc.name, cfg)
@@ -129,11 +131,20 @@ def materialize_days(uc: UseCase, event_days: list[str], cfg: Settings | None = 
         # A day the ETL quarantined has no features; the newer days still go online.
         log.warning("No feature partitions for %s: skipped", missing)
         days = [d for d in days if d not in missing]
-    fs = store(uc, cfg)
-    views = online_views(uc, fs)
     interval = _interval(lake, uc.features.tables, days, uc.event_timestamp)
     if interval is None:
-        raise ValueError(f"feature partitions of {days} under {lake.base}/features are all empty")
+        # Quiet nights: the ETL published 0-row partitions (an empty delivery). Nothing is new, so
+        # nothing is loaded and the online store keeps the values of the last night with events;
+        # the watermark moves on so these nights are not looked at again.
+        reason = (f"quiet night{'s' if len(days) > 1 else ''} {', '.join(days)}: the feature partitions have 0 rows, "
+                  "nothing to load (the online store keeps the last night with events)")
+        log.info("%s", reason)
+        lake.write_json(lake.state(WATERMARK), {**state, "ds": days[-1], "quiet": days,
+                                                "at": datetime.now(UTC).isoformat()})
+        return {"days": days, "skipped": missing, "quiet": days, "watermark": days[-1], "loaded": False,
+                "reason": reason}
+    fs = store(uc, cfg)
+    views = online_views(uc, fs)
     start, end = interval
     log.info("Materializing %s for days %s..%s: event timestamps [%s, %s]", views, days[0], days[-1], start, end)
     # Feast prints coloured progress to stdout; keep task logs readable by logging it plain.

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +30,7 @@ from glideslope.config import Settings, UseCase, settings
 from glideslope.errors import PermanentError
 from glideslope.lake import Lake
 from glideslope.quality.validate import DataQualityError
+from glideslope.runrequest import RunRequest
 from glideslope.scoring.models import LoadedModel, champion_version, load_version, scores
 from glideslope.training import tracking
 
@@ -38,9 +40,8 @@ PREDICTION = "prediction"
 SYSTEM_COLUMNS = [PREDICTION, "model_version", "model_name", "ds"]
 
 
-def feature_cutoff(uc: UseCase, ds: str, lake: Lake) -> Any:
-    """When day ``ds``'s features became known: the newest feature timestamp of that day (UTC)."""
-    import pandas as pd
+def _newest_feature_time(uc: UseCase, ds: str, lake: Lake) -> Any:
+    """The newest feature timestamp of night ``ds`` across the feature tables; None when they are all empty."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
@@ -55,8 +56,29 @@ def feature_cutoff(uc: UseCase, ds: str, lake: Lake) -> Any:
         if len(col):
             mx = pc.max(col).as_py()
             newest = mx if newest is None else max(newest, mx)
+    return newest
+
+
+def feature_cutoff(uc: UseCase, ds: str, lake: Lake) -> Any:
+    """When day ``ds``'s features became known: the newest feature timestamp of that day (UTC).
+
+    A quiet night (its feature partitions have no rows) learnt nothing new: what was known then is
+    what the newest earlier night with features published, so the cutoff is that night's.
+    """
+    import pandas as pd
+
+    newest = _newest_feature_time(uc, ds, lake)
     if newest is None:
-        raise ValueError(f"feature partitions of {ds} are empty under {lake.base}/features")
+        from glideslope.backlog import feature_days
+
+        for earlier in reversed([d for d in feature_days(uc, lake) if d < ds]):
+            newest = _newest_feature_time(uc, earlier, lake)
+            if newest is not None:
+                log.info("feature partitions of %s are empty (a quiet night): features as known after %s", ds, earlier)
+                break
+    if newest is None:
+        raise ValueError(f"feature partitions of {ds} and of every earlier night are empty under "
+                         f"{lake.base}/features: no features to score {ds}'s entities with")
     ts = pd.Timestamp(newest)
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
@@ -159,31 +181,97 @@ def _quarantine_batch(uc: UseCase, lake: Lake, staging: str, ds: str, err: Excep
     return PredictionGateError(f"{err}\nmoved to quarantine (nothing deleted): {dest}")
 
 
-def score_day(uc: UseCase, ds: str, chunk_rows: int | None = None, cfg: Settings | None = None) -> dict[str, Any]:
+class NothingToScore(Exception):
+    """A quiet night: its entities partition has no rows. Not a failure: the run skips the night."""
+
+
+RUN_METADATA_KEY = b"glideslope.run"
+
+
+def scored_by(lake: Lake, ds: str) -> dict[str, Any] | None:
+    """The run that published ``predictions/ds=<ds>`` (run id, trigger, own night or catch-up), from the file."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    path = lake.predictions(ds)
+    if not lake.exists(path):
+        return None
+    with lake.fs.open(path, "rb") as f:
+        raw = (pq.read_schema(f).metadata or {}).get(RUN_METADATA_KEY)
+    return json.loads(raw) if raw else None
+
+
+def _remove_if_empty(lake: Lake, folder: str) -> None:
+    """Remove a partition folder this run created and left empty: no ``ds=`` folder without predictions."""
+    import os
+
+    if lake.is_remote or not os.path.isdir(folder):
+        return
+    try:
+        os.rmdir(folder)  # only succeeds when empty
+    except OSError:
+        return
+
+
+def score_day(uc: UseCase, ds: str, chunk_rows: int | None = None, cfg: Settings | None = None,
+              run: dict[str, Any] | None = None) -> dict[str, Any]:
     """Score the entities of night ``ds`` with the champion; publish ``predictions/ds=<ds>`` atomically.
 
-    Raises :class:`NoChampion` (nothing written) when there is no champion yet. A failed gate
-    raises :class:`DataQualityError` or :class:`PredictionGateError` naming the quarantined batch.
+    Raises :class:`NothingToScore` (nothing written) for a quiet night, whose entities partition
+    has no rows, and :class:`NoChampion` (nothing written) when there is no champion yet. A failed
+    gate raises :class:`DataQualityError` or :class:`PredictionGateError` naming the quarantined
+    batch. ``run`` (the run id, its trigger, and whether ``ds`` is the run's own night or a
+    catch-up) is stored in the file's metadata: :func:`scored_by` reads it back.
     """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    import json
 
     from glideslope.features import store
 
     cfg = cfg or settings()
     t0 = time.perf_counter()
     lake = Lake.for_usecase(uc.name, cfg)
-    tracking.require_server(cfg, f"scoring {uc.name} for {ds}")
-    version = champion_version(uc, cfg)  # before anything is read or written
     source = lake.curated(uc.scoring.table, ds)
     if not lake.exists(source):
         raise FileNotFoundError(f"{source} not found: nothing to score for {ds}; run {uc.dag_id('etl')} for {ds}")
+    from glideslope.backlog import partition_rows
+
+    if partition_rows(lake, source) == 0:
+        raise NothingToScore(f"{ds} is a quiet night: {source} has 0 rows, nothing to score (no predictions "
+                             "are published for it)")
+    tracking.require_server(cfg, f"scoring {uc.name} for {ds}")
+    version = champion_version(uc, cfg)  # before anything is read or written
     model = load_version(uc, version, cfg)
     as_of = feature_cutoff(uc, ds, lake)
     fs = store(uc, cfg)
     chunk_rows = chunk_rows or uc.scoring.chunk_rows
     final = lake.predictions(ds)
+    folder = final.rsplit("/", 1)[0]
+    new_folder = not lake.exists(folder)
     lake.sweep_partitions(lake.predictions())  # what killed scoring runs of other nights left
+    run_meta = {RUN_METADATA_KEY: json.dumps({"ds": ds, **(run or {})}, sort_keys=True, default=str).encode()}
+    try:
+        summary = _score_into(uc, ds, lake, source, final, model, as_of, fs, chunk_rows, run_meta)
+    except BaseException:
+        if new_folder:
+            _remove_if_empty(lake, folder)
+        raise
+    seconds = time.perf_counter() - t0
+    summary.update(seconds=round(seconds, 2),
+                   rows_per_second=round(summary["rows"] / seconds, 1) if seconds else None,
+                   scored_at=datetime.now(UTC).isoformat(), **{k: v for k, v in (run or {}).items()
+                                                                if k in ("run_id", "role")})
+    log.info("scored %s ds=%s: %d rows with %s v%s in %d chunk(s) -> %s", uc.name, ds, summary["rows"], model.name,
+             model.version, summary["chunks"], final)
+    return summary
+
+
+def _score_into(uc: UseCase, ds: str, lake: Lake, source: str, final: str, model: LoadedModel, as_of: Any,
+                fs: Any, chunk_rows: int, run_meta: dict[bytes, bytes]) -> dict[str, Any]:
+    """Score ``source`` chunk by chunk into a staging file that replaces ``final`` when whole and valid."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     rows_in = rows_out = chunks = 0
     positives = 0.0
     seen: set[str] = set()
@@ -208,7 +296,8 @@ def score_day(uc: UseCase, ds: str, chunk_rows: int | None = None, cfg: Settings
                         seen |= keys
                         table = pa.Table.from_pandas(out, preserve_index=False)
                         if writer is None:
-                            writer = pq.ParquetWriter(dst, table.schema, coerce_timestamps="us",
+                            schema = table.schema.with_metadata({**(table.schema.metadata or {}), **run_meta})
+                            writer = pq.ParquetWriter(dst, schema, coerce_timestamps="us",
                                                       allow_truncated_timestamps=True)
                         writer.write_table(table)
                         rows_in += len(entities)
@@ -228,19 +317,61 @@ def score_day(uc: UseCase, ds: str, chunk_rows: int | None = None, cfg: Settings
             # predictions are untouched (the staging file was never renamed over them).
             kept = rows_out + (len(failing) if failing is not None else 0)
             raise _quarantine_batch(uc, lake, staging, ds, e, model, kept) from e
-        if writer is None:
-            raise ValueError(f"{source} has no rows to score for {ds}")
-    seconds = time.perf_counter() - t0
-    summary = {
+        if writer is None:  # the footer said rows, the file had none: nothing is published
+            raise NothingToScore(f"{ds} is a quiet night: {source} has no rows to score")
+    return {
         "usecase": uc.name, "ds": ds, "path": final, "rows": rows_out, "chunks": chunks,
         "model_name": model.name, "model_version": model.version, "as_of": as_of.isoformat(),
         "mean_prediction": round(positives / rows_out, 6) if rows_out else None,
-        "seconds": round(seconds, 2), "rows_per_second": round(rows_out / seconds, 1) if seconds else None,
-        "scored_at": datetime.now(UTC).isoformat(),
     }
-    log.info("scored %s ds=%s: %d rows with %s v%s in %d chunk(s) -> %s", uc.name, ds, rows_out, model.name,
-             model.version, chunks, final)
-    return summary
+
+
+@dataclass
+class ScoringRun:
+    """What one scoring run did: its plan, the nights it scored, and one line per night for its note."""
+
+    plan: Any  # glideslope.backlog.ScoringPlan
+    scored: list[dict[str, Any]] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (night, reason)
+
+    def summary(self) -> dict[str, Any]:
+        return {"plan": self.plan.summary(), "scored": [s["ds"] for s in self.scored], "lines": self.lines,
+                "skipped": [{"ds": d, "reason": r} for d, r in self.skipped]}
+
+
+def score_run(uc: UseCase, req: RunRequest, cfg: Settings | None = None, plan: Any = None) -> ScoringRun:
+    """Score the nights of one run's request (:func:`glideslope.backlog.plan_scoring`), oldest first.
+
+    Each predictions file records the run and whether the night was the run's own or a catch-up.
+    A quiet night is skipped with its reason, never failed. :class:`NoChampion` propagates (the
+    caller skips the run); any other error stops the run with the nights before it published.
+    ``plan`` is the run's plan when the caller made it already (to record it before scoring).
+    """
+    from glideslope.backlog import plan_scoring
+
+    cfg = cfg or settings()
+    plan = plan or plan_scoring(uc, req, Lake.for_usecase(uc.name, cfg))
+    run = ScoringRun(plan)
+    if plan.own:
+        run.lines.append(f"for night {', '.join(plan.own)}")
+    if plan.catch_up:
+        run.lines.append(f"catching up {', '.join(plan.catch_up)} (never scored: an earlier run failed or its "
+                         "event was lost)")
+    for line in plan.reasons():
+        run.lines.append(line)
+    run.skipped += [(d, "quiet night: 0 entity rows") for d in plan.quiet]
+    for ds in plan.nights:
+        try:
+            s = score_day(uc, ds, cfg=cfg, run={"run_id": req.run_id, "trigger": req.trigger, "role": plan.role(ds)})
+        except NothingToScore as e:
+            run.lines.append(f"{ds}: skipped: {e}")
+            run.skipped.append((ds, str(e)))
+            continue
+        run.scored.append(s)
+        run.lines.append(f"{ds}: scored{' (catch-up)' if s.get('role') == 'catch_up' else ''}: {s['rows']} rows "
+                         f"with v{s['model_version']}")
+    return run
 
 
 def push_predictions(uc: UseCase, ds: str, cfg: Settings | None = None, batch_rows: int = 50_000) -> dict[str, Any]:

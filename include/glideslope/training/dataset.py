@@ -1,8 +1,9 @@
 """Point-in-time training sets: labelled events of a window of days, joined to their features.
 
 The training set of logical day D covers the ``window_days`` days ending at D. Its most recent
-``holdout_days`` days are the holdout: never trained on, used to compare candidates and to judge
-the challenger against the champion. The set is written once per (D, window) to the lake, so the
+``holdout_days`` days *with labelled rows* are the holdout (quiet nights, whose partitions have
+no rows, do not count): never trained on, used to compare candidates and to judge the
+challenger against the champion. The set is written once per (D, window) to the lake, so the
 training step (in-process or in a GPU pod) and the evaluation step read exactly the same rows.
 """
 
@@ -66,6 +67,24 @@ def split_days(days: list[str], holdout_days: int) -> tuple[list[str], list[str]
     return days[:-holdout_days], days[-holdout_days:]
 
 
+def labelled_days(lake: Lake, table: str, days: list[str]) -> tuple[list[str], list[str]]:
+    """(days with labelled rows, quiet days whose partition has 0 rows) among ``days``, oldest first.
+
+    The holdout and the training part are counted in nights with events: a quiet night (an empty
+    delivery) is neither, so a holdout never falls into a break with no rows at all.
+    """
+    from glideslope.backlog import partition_rows
+
+    present, quiet = [], []
+    for d in sorted(days):
+        rows = partition_rows(lake, lake.curated(table, d))
+        if rows:
+            present.append(d)
+        elif rows == 0:
+            quiet.append(d)
+    return present, quiet
+
+
 def latest_label_day(uc: UseCase, cfg: Settings | None = None) -> str | None:
     lake = Lake.for_usecase(uc.name, cfg or settings())
     days = lake.partitions(lake.curated(uc.label.table))
@@ -104,16 +123,21 @@ def build_training_set(
         raise ValueError(f"holdout_days ({holdout_days}) must be smaller than window_days ({window_days})")
     lake = Lake.for_usecase(uc.name, cfg)
     wanted = window(ds, window_days)
-    present = [d for d in wanted if lake.exists(lake.curated(uc.label.table, d))]
-    missing = [d for d in wanted if d not in present]
+    present, quiet = labelled_days(lake, uc.label.table, wanted)
+    missing = [d for d in wanted if d not in present and d not in quiet]
     if len(present) < holdout_days + 1:
         raise FileNotFoundError(
             f"training set {uc.name} ds={ds}: only {len(present)} of the {window_days} days {wanted[0]}..{wanted[-1]} "
-            f"have labels under {lake.curated(uc.label.table)}/ds=<day>/data.parquet; need at least "
-            f"{holdout_days + 1} (holdout {holdout_days} + 1). Run {uc.dag_id('etl')} for the missing days."
+            f"have labelled rows under {lake.curated(uc.label.table)}/ds=<day>/data.parquet ({len(quiet)} quiet "
+            f"nights with 0 rows, {len(missing)} without a partition); need at least {holdout_days + 1} "
+            f"(holdout {holdout_days} + 1). Run {uc.dag_id('etl')} for the missing days, or widen "
+            "training.window_days for a use case whose events skip nights."
         )
     if missing:
         log.warning("training set %s ds=%s: no labels for %s; training without them", uc.name, ds, missing)
+    if quiet:
+        log.info("training set %s ds=%s: quiet nights (0 labelled rows) %s; the holdout is the last %d nights "
+                 "with labelled rows", uc.name, ds, quiet, holdout_days)
     train_days, holdout = split_days(present, holdout_days)
 
     fs = store(uc, cfg)
@@ -148,7 +172,7 @@ def build_training_set(
         "uri": path, "ds": ds, "rows": len(joined), "train_rows": int(is_train.sum()),
         "holdout_rows": int((~is_train).sum()), "window_days": window_days, "holdout_days": holdout_days,
         "train_days": [train_days[0], train_days[-1]], "holdout": [holdout[0], holdout[-1]],
-        "missing_days": missing, "inputs": meta.inputs,
+        "missing_days": missing, "quiet_days": quiet, "inputs": meta.inputs,
     }
     if uc.label.task == "binary_classification":
         summary["positive_rate"] = round(float(joined[uc.label.column].mean()), 4)
