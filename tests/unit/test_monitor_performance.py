@@ -192,7 +192,7 @@ def test_a_re_sent_night_counts_each_event_once(tmp_path, monkeypatch, data):
 
 
 def test_the_window_counts_nights_with_events_not_calendar_days(tmp_path, monkeypatch, data):
-    """Events every other night: the window holds drift.reference_days nights that have predictions."""
+    """Events every other night: the window holds drift.reference_days nights with events, quiet ones skipped."""
     raw = regression_spec()
     raw["label"]["horizon_days"] = 1
     uc = parse_usecase(write_spec(tmp_path / "usecases", raw))
@@ -202,6 +202,9 @@ def test_the_window_counts_nights_with_events_not_calendar_days(tmp_path, monkey
     for night, frame in scored.items():
         lake.publish_parquet(frame[["flight_id", *INPUTS, "prediction"]].assign(model_version="1", model_name=uc.name),
                              lake.predictions(night))
+        lake.publish_parquet(frame[["flight_id", *INPUTS]], lake.curated(uc.scoring.table, night))
+    for quiet in sorted(set(days("2013-06-01", 13)) - set(sparse_nights)):  # empty deliveries: 0-row partitions
+        lake.publish_parquet(frame[["flight_id", *INPUTS]].iloc[0:0], lake.curated(uc.scoring.table, quiet))
     champion = monitor.Champion(name=uc.name, version="1", run_id="run-1")
     monkeypatch.setattr(monitor, "mlflow_client", lambda: None)
     monkeypatch.setattr(monitor, "find_champion", lambda spec, client=None: champion)
@@ -209,3 +212,6 @@ def test_the_window_counts_nights_with_events_not_calendar_days(tmp_path, monkey
     numbers = monitor.run_check(uc, sparse_nights[-1], lake, log_to_mlflow=False)
     assert uc.drift.reference_days == 7 and numbers["window"] == sparse_nights
     assert numbers["current_rows"] == sum(len(f) for f in scored.values())
+    # A night never delivered (no partition at all) is a gap, not a quiet night: it still counts.
+    gap = monitor.window_nights(uc, lake, "2013-06-16", 7)
+    assert gap == ["2013-06-07", "2013-06-09", "2013-06-11", "2013-06-13", "2013-06-14", "2013-06-15", "2013-06-16"]

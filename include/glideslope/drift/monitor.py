@@ -4,9 +4,9 @@ For use case ``uc`` and logical day D:
 
 * **Champion** — the registered model ``uc`` at alias ``champion``; its training run holds the
   reference sample ``reference/reference_sample.parquet`` (model inputs, label, ``prediction``).
-* **Current window** — the prediction partitions of the last ``drift.reference_days`` nights with
-  predictions up to D (``predictions/ds=*/``; nights with events, so quiet nights do not empty
-  it), each event once (entity key and event time: a re-delivered event never counts twice),
+* **Current window** — the prediction partitions of the last ``drift.reference_days`` nights up to
+  D (``predictions/ds=*/``), counted in nights with events: quiet nights (0-row partitions of an
+  empty delivery) do not count, so they never empty it; each event once (entity key and event time: a re-delivered event never counts twice),
   only the rows the current champion scored: a new champion is judged on its own predictions,
   so drift "fixed" by a promotion shows at once.
 * **Data drift** — Evidently 0.7 ``DataDriftPreset`` over ``drift.columns`` (or every model
@@ -118,15 +118,26 @@ def window_days(ds: str, days: int) -> list[str]:
     return [(d - timedelta(days=i)).isoformat() for i in reversed(range(days))]
 
 
-def window_nights(lake: Lake, ds: str, nights: int) -> list[str]:
-    """The ``nights`` most recent nights up to ``ds`` that have predictions, oldest first.
+def window_nights(uc: UseCase, lake: Lake, ds: str, nights: int) -> list[str]:
+    """The ``nights`` nights ending at ``ds`` that the window covers, counted in nights with events.
 
-    Counted in nights with events, not calendar days: a quiet night (nothing delivered, nothing
-    scored) or a break between seasons does not empty the window. When every night has
-    predictions this is the last ``nights`` calendar days.
+    A quiet night -- the ETL published its ``curated/<scoring.table>`` partition with 0 rows (an
+    empty delivery) and nothing was scored -- does not count, so quiet nights and breaks between
+    seasons never empty the window. Any other night counts, whether it has predictions or not
+    (a night never delivered or never scored is a gap, not a quiet night). Without quiet nights
+    this is the last ``nights`` calendar days, as before.
     """
-    predicted = [d for d in lake.partitions(lake.predictions()) if d <= ds]
-    return predicted[-nights:] if nights > 0 else []
+    from glideslope.backlog import partition_rows
+
+    predicted = set(lake.partitions(lake.predictions()))
+    out: list[str] = []
+    d = date.fromisoformat(ds)
+    while len(out) < nights:  # ends: quiet nights are partitions in the lake, finitely many
+        day = d.isoformat()
+        if day in predicted or partition_rows(lake, lake.curated(uc.scoring.table, day)) != 0:
+            out.append(day)
+        d -= timedelta(days=1)
+    return sorted(out)
 
 
 def dedupe_events(uc: UseCase, frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
@@ -147,14 +158,14 @@ def dedupe_events(uc: UseCase, frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
 def load_window(uc: UseCase, ds: str, lake: Lake, days: int | None = None) -> pd.DataFrame:
     """Predictions of the ``days`` most recent predicted nights up to ``ds``, each event once.
 
-    The nights are :func:`window_nights` (nights with events, not calendar days); an event scored
+    The nights are :func:`window_nights` (quiet nights do not count); an event scored
     on more than one night (a re-delivery) is kept once, from the night it was first scored
     (:func:`dedupe_events`); ``attrs["duplicates"]`` says how many rows that dropped.
     """
     import pandas as pd
 
     frames = []
-    for d in window_nights(lake, ds, days or uc.drift.reference_days):
+    for d in window_nights(uc, lake, ds, days or uc.drift.reference_days):
         path = lake.predictions(d)
         if lake.exists(path):
             df = lake.read_parquet(path)
@@ -363,7 +374,7 @@ def run_check(uc: UseCase | str, ds: str, lake: Lake | None = None, *, log_to_ml
     started = time.monotonic()
     paths = report_paths(lake, ds)
     lake.sweep_partitions(lake.report_dir("drift", ds).rsplit("/", 1)[0])  # what killed checks of other nights left
-    days = window_nights(lake, ds, uc.drift.reference_days)
+    days = window_nights(uc, lake, ds, uc.drift.reference_days)
     numbers: dict[str, Any] = {"usecase": uc.name, "ds": ds, "window": days, "report": paths["html"],
                                "report_url": report_url(uc.name, ds), "numbers_path": paths["numbers"]}
     client = mlflow_client()
