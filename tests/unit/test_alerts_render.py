@@ -138,6 +138,10 @@ def test_a_task_failed_alert_of_an_asset_triggered_run_names_its_night(monkeypat
     assert ctx(_context("asset_triggered", xcoms={"plan": {"own": [], "nights": ["2013-06-21"]}}),
                "flight_delay") == "2013-06-21"
     assert ctx(_context("asset_triggered"), "flight_delay") == "no night named"
+    # A run by hand without ds works on the lake's backlog: its plan names the nights, not its logical date.
+    by_hand = _context("manual", logical=datetime.fromisoformat(f"{WALL_CLOCK}T02:10:00+00:00"),
+                       xcoms={"plan": {"own": [], "nights": ["2013-06-22"]}})
+    assert ctx(by_hand, "flight_delay") == "2013-06-22"
     merged = _context("asset_triggered", events=[_event(d) for d in ("2013-06-01", "2013-06-02", "2013-06-03",
                                                                      "2013-06-04")])
     assert ctx(merged, "flight_delay") == "2013-06-01…2013-06-04 (4 nights)"

@@ -263,31 +263,38 @@ def nights_label(days: list[str]) -> str:
     return f"{days[0]}…{days[-1]} ({len(days)} nights)"
 
 
+def _planned_nights(context: Mapping[str, Any]) -> list[str]:
+    """The nights the failing task had planned (its XCom ``plan``, pushed before it started work)."""
+    ti = context.get("ti")
+    try:
+        plan = ti.xcom_pull(task_ids=ti.task_id, key="plan") if ti is not None else None
+    except Exception:
+        return []
+    if not isinstance(plan, Mapping):
+        return []
+    return [str(d) for d in (plan.get("own") or plan.get("nights") or [])]
+
+
 def _context_ds(context: Mapping[str, Any], usecase: str = "glideslope") -> str:
     """The night (or nights) the run of ``context`` is for, never the wall-clock date.
 
-    The run request's days (the ``ds`` Param, the nights the triggering Asset events carry, the
-    logical date of a scheduled or manual run); else the nights the task had planned (XCom
-    ``plan`` of the failing task); else "no night named". An asset-triggered run has no logical
-    date: the day it ran on is not the night it was for.
+    The ``ds`` Param; else the nights the triggering Asset events carry; else the nights the
+    failing task had planned (XCom ``plan``: a run by hand without ``ds`` works on the lake's
+    backlog, not on its logical date); else the logical date of a scheduled or manual run; else
+    "no night named". An asset-triggered run has no logical date: the day it ran on is not the
+    night it was for.
     """
     from glideslope.airflow.request import run_request
 
-    days: list[str] = []
+    params = context.get("params") or {}
     try:
-        days = list(run_request(usecase, context).days)
+        req = run_request(usecase, context)
     except Exception:  # a malformed ds Param must not stop the failure alert itself
-        params = context.get("params") or {}
-        if isinstance(params, Mapping) and params.get("ds"):
-            days = [str(params["ds"])]
-    if not days:
-        ti = context.get("ti")
-        try:
-            plan = ti.xcom_pull(task_ids=ti.task_id, key="plan") if ti is not None else None
-        except Exception:
-            plan = None
-        if isinstance(plan, Mapping):
-            days = [str(d) for d in (plan.get("own") or plan.get("nights") or [])]
+        req = None
+    if req is None or (isinstance(params, Mapping) and params.get("ds")):
+        days = [str(params["ds"])] if isinstance(params, Mapping) and params.get("ds") else []
+    else:
+        days = req.event_days() or _planned_nights(context) or list(req.days)
     return nights_label(days) if days else "no night named"
 
 
