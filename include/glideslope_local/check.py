@@ -251,8 +251,7 @@ def _in_range(rows: dict[str, int], start: str | None, end: str | None) -> dict[
 
 def _from_lake(uc: Any, start: str | None, end: str | None) -> tuple[Calendar, Calendar] | None:
     """Rows per night of the published label and scoring tables, or of the landed raw files."""
-    import pyarrow.parquet as pq
-
+    from glideslope.backlog import partition_rows
     from glideslope.lake import Lake
 
     lake = Lake.for_usecase(uc.name)
@@ -260,8 +259,7 @@ def _from_lake(uc: Any, start: str | None, end: str | None) -> tuple[Calendar, C
     def published(table: str) -> dict[str, int]:
         out = {}
         for night in lake.partitions(lake.curated(table)):
-            with lake.fs.open(lake.curated(table, night), "rb") as f:
-                out[night] = pq.ParquetFile(f).metadata.num_rows
+            out[night] = partition_rows(lake, lake.curated(table, night)) or 0
         return _in_range(out, start, end)
 
     labelled, scored = published(uc.label.table), published(uc.scoring.table)
@@ -279,8 +277,12 @@ def _from_lake(uc: Any, start: str | None, end: str | None) -> tuple[Calendar, C
         out = {}
         for p in lake.fs.ls(folder, detail=False):
             name = str(p).rstrip("/").rsplit("/", 1)[-1]
-            if name.startswith("ds=") and lake.fs.exists(lake.raw(source, name[3:])):
-                out[name[3:]] = csv_rows(lake.fs.cat_file(lake.raw(source, name[3:])))
+            raw = lake.raw(source, name[3:])
+            if not name.startswith("ds=") or not lake.fs.exists(raw):
+                continue
+            # The gate's reading (Parquet) beside the file tells its rows from the footer; else count the CSV.
+            rows = partition_rows(lake, lake.parsed(raw))
+            out[name[3:]] = rows if rows is not None else csv_rows(lake.fs.cat_file(raw))
         return _in_range(out, start, end)
 
     label_source, scored_source = calendar_sources(uc)

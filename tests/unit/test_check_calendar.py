@@ -123,6 +123,25 @@ def test_published_partitions_win_over_the_feed(usecase, tmp_path, monkeypatch):
     assert any(w.startswith("training.window_days: 28") and "2009-01-06..2009-02-01 (27)" in w for w in warnings)
 
 
+def test_landed_raw_files_are_read_before_the_etl_published_anything(usecase, tmp_path, monkeypatch):
+    from glideslope.lake import Lake
+
+    monkeypatch.setenv("GLIDESLOPE_HOME", str(tmp_path / "home"))
+    lake = Lake.for_usecase(usecase.name)
+    header = b"event_id,event_time,group,x1,label\n"
+    for i in range(40):
+        body = b"" if 5 <= i < 32 else b"".join(b"e%d-%d,%s 10:00,a,1.0,0\n" % (i, k, _night(i).encode())
+                                                for k in range(3))
+        for source in ("events", "to_score"):
+            lake.publish_bytes(lake.raw(source, _night(i)), header + body)
+    read, warnings = calendar_step(usecase)
+    assert read.startswith("raw/events: 40 nights 2009-01-01..2009-02-09, 27 without events")
+    assert "raw/to_score" in read
+    assert any(w.startswith("training.window_days: 28") for w in warnings)
+    assert any(w.startswith("quality/raw_events.yaml rows.min: 1 — 27 of the 40 nights of raw/events")
+               for w in warnings)
+
+
 def test_rows_of_a_delivered_file_exclude_its_header_and_keep_quoted_line_breaks():
     assert csv_rows(b"a,b\n") == 0 and csv_rows(b"") == 0
     assert csv_rows(b'a,b\n1,"two\nlines"\n3,4') == 2
