@@ -169,7 +169,7 @@ def _field_at(data: bytes, offset: int) -> int:
     return field
 
 
-def _utf8_failures(data: bytes, file: str, header: list[str]) -> list[Failure]:
+def _utf8_failures(data: bytes, file: str, header: list[str], body_start: int = 0) -> list[Failure]:
     """Each line that is not UTF-8, with where the first bad byte sits (line, column, byte).
 
     Bytes that are not UTF-8 are never replaced (a U+FFFD in a published name is a silent loss)."""
@@ -192,7 +192,10 @@ def _utf8_failures(data: bytes, file: str, header: list[str]) -> list[Failure]:
             count += 1
             at = offset + e.start
             field = _field_at(data, at)
-            name = header[field] if field < len(header) else f"field {field + 1}"
+            if at < body_start:  # in the header itself: its names cannot be trusted
+                name = f"header field {field + 1}"
+            else:
+                name = header[field] if field < len(header) else f"field {field + 1}"
             column = column or name
             if len(bad) < 3:
                 bad.append(f"line {_line_of(data, at)}, column {name!r}, byte {e.start + 1}: {line[e.start:e.start + 4]!r}")
@@ -263,7 +266,7 @@ def parse_delivery(data: bytes, file: str, null_markers: list[str] | None = None
         data = data[len(BOM):]
     names_as_written, body_start = _header_record(data)
     header = [h.strip() for h in names_as_written]
-    failures = _utf8_failures(data, file, header)
+    failures = _utf8_failures(data, file, header, body_start)
     if failures:
         return ParsedDelivery(header, None, failures)
     if not data.endswith((b"\n", b"\r")):
