@@ -155,3 +155,29 @@ def test_the_holdout_counts_nights_with_labelled_rows(sequence) -> None:
     summary = build_training_set(uc, QUIET, window_days=8, holdout_days=2)
     assert summary["holdout"] == [D, D1] and summary["quiet_days"] == [QUIET]
     assert summary["holdout_rows"] > 0 and QUIET not in summary["missing_days"]
+
+
+def test_a_run_takes_the_events_merged_into_it_and_never_a_later_runs(monkeypatch) -> None:
+    """Events posted while the run waited are its own (apache/airflow#56050); later ones, on a retry or a clear, are not."""
+    from datetime import datetime, timedelta
+    from types import SimpleNamespace
+
+    from glideslope.airflow import request
+    from glideslope.airflow.score import merged_events
+
+    due = datetime.fromisoformat("2026-12-07T02:00:00+00:00")
+    started = due + timedelta(minutes=5)
+    posted = {"2013-06-11": due, "2013-06-12": due + timedelta(minutes=2), "2013-06-13": started + timedelta(hours=1)}
+    monkeypatch.setattr(request, "queued_events", lambda context, asset, after: [
+        EventRef("flight_delay.online_features", {"ds": ds}, "flight_delay__features/r", ts.isoformat())
+        for ds, ts in posted.items() if ts.isoformat() > after])
+
+    def context(clear_number: int = 0) -> dict:
+        return {"dag_run": SimpleNamespace(run_type="asset_triggered", run_after=due, start_date=started,
+                                           clear_number=clear_number)}
+
+    # The night of 06-12 was posted while the run waited: merged. 06-13 came after it started (a try
+    # waiting for its retry sees it in the lake): that night is its own run's.
+    assert [e.ds for e in merged_events(context(), None)] == ["2013-06-12"]
+    # Cleared by a person, the run restarts now: it keeps to the events it was given.
+    assert merged_events(context(clear_number=1), None) == []

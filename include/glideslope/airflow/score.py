@@ -54,7 +54,8 @@ def merged_events(context: Any, asset: Any) -> list[Any]:
     Airflow gives a run the events up to its ``run_after``; an event posted while the run waited
     (a consumer was running) may get no run of its own (apache/airflow#56050), so the run takes
     its night too. An event posted after the run started (e.g. while a try waited for its retry)
-    has a run of its own, and its night is that run's.
+    has a run of its own, and its night is that run's. A task's retries keep the run's start, so
+    every try of a run is for the same nights.
     """
     from datetime import datetime
 
@@ -64,6 +65,10 @@ def merged_events(context: Any, asset: Any) -> list[Any]:
     due, started = getattr(dag_run, "run_after", None), getattr(dag_run, "start_date", None)
     if due is None or started is None or str(getattr(dag_run, "run_type", "")).split(".")[-1].lower() != (
             "asset_triggered"):
+        return []
+    if getattr(dag_run, "clear_number", 0):
+        # Clearing a finished run restarts it now (a new start_date): later events, with runs of
+        # their own, would fall in the window. A cleared run keeps to the events it was given.
         return []
     try:
         events = queued_events(context, asset, due.isoformat())
