@@ -210,10 +210,11 @@ def row_minimum_warnings(uc: Any, calendars: list[Calendar]) -> list[str]:
         if not cal.suite:
             continue
         minimum = load_suite(uc, cal.suite).rows.min or 0
-        short = [(night, rows) for night, rows in cal.nights() if rows < minimum]
+        # Only nights with a file: a night without one never reaches the gate.
+        short = sorted((night, rows) for night, rows in cal.rows.items() if rows < minimum)
         if short:
             eg = ", ".join(f"{night}: {rows}" for night, rows in short[:3])
-            out.append(f"quality/{cal.suite} rows.min: {minimum} — {len(short)} of the {len(cal.nights())} nights of "
+            out.append(f"quality/{cal.suite} rows.min: {minimum} — {len(short)} of the {len(cal.rows)} nights of "
                        f"{cal.where} hold fewer rows (e.g. {eg}): the gate rejects them; a use case whose events "
                        "skip nights says rows.min: 0")
     return out
@@ -322,9 +323,12 @@ def _from_feed(uc: Any, start: str | None, end: str | None) -> tuple[Calendar, C
     night = date.fromisoformat(first)
     while night <= date.fromisoformat(last):
         files = feed.deliveries(night.isoformat())
-        # A source the feed does not deliver on a night counts as a night without its rows.
-        labelled[night.isoformat()] = csv_rows(files[label_source]) if label_source in files else 0
-        scored[night.isoformat()] = csv_rows(files[scored_source]) if scored_source in files else 0
+        # A source the feed does not deliver on a night (every_night: false) has no rows that night;
+        # it is left out here, so that the nights of the range count it as quiet and rows.min does not.
+        if label_source in files:
+            labelled[night.isoformat()] = csv_rows(files[label_source])
+        if scored_source in files:
+            scored[night.isoformat()] = csv_rows(files[scored_source])
         night += timedelta(days=1)
     return (Calendar(f"{uc.feed}.deliveries() {label_source}", labelled,
                      uc.source(label_source).suite if label_source else None),

@@ -101,6 +101,24 @@ def test_the_calendar_is_read_from_what_the_feed_delivers(usecase):
     assert not [w for w in warnings if "rows.min" in w]
 
 
+def test_a_feed_that_sends_no_file_on_quiet_nights_has_quiet_nights_and_no_gate_to_fail(usecase):
+    """every_night: false: no file at all on a night without games; nothing reaches the gate that night."""
+    games = {_night(i) for i in GAME_NIGHTS}
+    (usecase.folder / "feed.py").write_text(
+        f"GAMES = {sorted(games)!r}\n"
+        "def deliveries(ds):\n"
+        "    if ds not in GAMES:\n"
+        "        return {}\n"
+        "    body = b'event_id,event_time,group,x1,label\\ng-' + ds.encode() + b',' + ds.encode() + b' 19:00,h,1.5,1\\n'\n"
+        "    return {'events': body, 'to_score': body}\n"
+        "def reference():\n"
+        "    return {}\n")
+    read, warnings = calendar_step(usecase, start=_night(0), end=_night(84))
+    assert f"85 nights 2009-01-01..2009-03-26, {85 - len(GAME_NIGHTS)} without events" in read
+    assert any(w.startswith("training.window_days: 28") for w in warnings)
+    assert not [w for w in warnings if "rows.min" in w]
+
+
 def test_the_skeleton_feed_not_written_yet_is_said_not_failed(usecase):
     read, warnings = calendar_step(usecase)
     assert "deliveries() is not written yet" in read and warnings == []
