@@ -4,9 +4,9 @@ Every case breaks one thing on purpose and asserts that (1) the last good output
 what it was, (2) nothing is doubled (no second file, no stray staging file, no repeated row), and
 (3) the error names what failed -- then that the next run recovers by itself.
 
-Each case declares what happened before the fix and what happens now with :func:`case`; the run
-writes ``test-results/faults.json`` and ``python tests/faults/render.py`` turns it into
-``docs/reliability.md``.
+Each case declares what happened before the fix and what happens now with :func:`case`; each run
+writes ``test-results/faults.json`` afresh (its commit, the cases it collected, their outcomes) and
+``python tests/faults/render.py`` turns one whole run into ``docs/reliability.md``.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 UC = "flight_delay"
 D0 = "2013-03-04"  # the last good day, published before every case
 D = "2013-03-05"   # the day a case breaks
+NEXT = "2013-03-06"  # the next good day after it
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
@@ -103,6 +104,14 @@ def reference_lake(base_lake: Lake, spark: Any, tmp_path_factory: pytest.TempPat
 def reference(reference_lake: Lake) -> dict[str, str]:
     """What a clean run publishes for D: what every case must recover to, byte for byte."""
     return of_day(published(reference_lake), D)
+
+
+@pytest.fixture(scope="module")
+def reference_next(reference_lake: Lake, spark: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """What a clean run publishes for the day after D (after clean D0 and D): the next good day."""
+    lake = copy_lake(reference_lake, tmp_path_factory.mktemp("reference_next") / "lake")
+    run_days(UC, [NEXT], lake=lake, spark=spark)
+    return of_day(published(lake), NEXT)
 
 
 @pytest.fixture(scope="module")

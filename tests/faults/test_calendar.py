@@ -47,8 +47,12 @@ test_daylight_saving_days._fault_case = {  # type: ignore[attr-defined]
             "as it came")
 def test_backfill_across_the_absurd_weather_row(spark: Any, tmp_path: Any) -> None:
     lake = Lake(root=str(tmp_path / "lake"), usecase=UC)
-    out = run_days(UC, ["2013-02-12"], lake=lake, spark=spark)
-    assert sorted(out) == ["2013-02-12"] and len(of_day(published(lake), "2013-02-12")) == 6
+    days = ["2013-02-11", "2013-02-12", "2013-02-13"]  # the bad row's day between good days, one backfill
+    out = run_days(UC, days, lake=lake, spark=spark)
+    assert sorted(out) == days
+    for ds in days:
+        assert len(of_day(published(lake), ds)) == 6, f"{ds} is not published whole"
+    assert not lake.quarantined("weather", "2013-02-11") and not lake.quarantined("weather", "2013-02-13")
     (slot,) = lake.quarantined("weather", "2013-02-12")
     bad = pd.read_csv(f"{slot}/bad_rows.csv")
     assert bad[["origin", "hour", "wind_speed", "_reason"]].to_dict("records") == [
