@@ -154,6 +154,11 @@ def test_a_metadata_db_restart_during_an_etl_run(own_postgres: tuple[Postgres, C
     finally:
         stop_airflow(stack)
     assert run["state"] == "success", f"{states}\n{logs}"
+    # What the case says happens: the scheduler loses its database and exits with an error (the
+    # supervisor above then starts it again, as compose's `restart: always` does).
+    scheduler_exits = [r for r in restarted if r.startswith("scheduler (exit ")]
+    assert scheduler_exits and all(r != "scheduler (exit 0)" for r in scheduler_exits), (
+        f"the scheduler did not exit when its database went away; restarted: {restarted or 'none'}")
     record_timing(f"pg restart: components restarted as compose restarts them: {restarted or 'none'}", time.monotonic())
     uc = load_usecase("flight_delay")
     assert_nothing_doubled(Lake(root=str(lake_root), usecase=uc.name))
