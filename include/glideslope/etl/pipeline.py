@@ -25,6 +25,7 @@ from typing import Any
 from glideslope.config import PROJECT_ROOT, SourceSpec, SpecError, UseCase, load_usecase, resolve_usecase
 from glideslope.contract import check_outputs
 from glideslope.data.landing import land_day
+from glideslope.errors import PermanentError
 from glideslope.lake import Lake, LakeBusy
 from glideslope.quality.suites import Suite, load_suite
 from glideslope.quality.validate import (
@@ -174,6 +175,10 @@ def validate_raw(uc: UseCase, ds: str, lake: Lake | None = None) -> dict[str, An
         for source in uc.sources:
             if source.kind == "daily":
                 path, day = lake.raw(source.name, ds), _delivery_day(ds, source.day_offset)
+                if not source.every_night and not lake.exists(path):
+                    log.info("%s: no %r delivery on %s (every_night: false): a quiet night for this source",
+                             uc.name, source.name, ds)
+                    continue
                 where[path] = (source.name, ds)
             else:
                 path, day = reference_path(lake, source.name, ds), None
@@ -198,8 +203,8 @@ def validate_raw(uc: UseCase, ds: str, lake: Lake | None = None) -> dict[str, An
         if failed:
             moved = [_quarantine(lake, r.file, *where[r.file], r) for r in failed]
             raise DataQualityError(failed, moved)
-    summary = [{"file": r.file, "rows": r.rows, "expectations": r.evaluated, "reading": readings[r.file]}
-               for r in reports]
+    summary: list[dict[str, Any]] = [
+        {"file": r.file, "rows": r.rows, "expectations": r.evaluated, "reading": readings[r.file]} for r in reports]
     return {"ds": ds, "files": [f for f in summary if "/raw/" in f["file"]],
             "references": [f for f in summary if "/raw/" not in f["file"]],  # the versions in effect on ds
             **({"rows_quarantined": rows_quarantined} if rows_quarantined else {})}
@@ -329,32 +334,71 @@ class BackfillIncomplete(RuntimeError):
         super().__init__(f"published {len(published)} of {total} days; could not publish {len(failed)}:\n{lines}")
 
 
+def day_failure(err: BaseException) -> str:
+    """What a person reads for a day that could not be published (a data-quality report names the
+    file, column and rule; a missing or changed file names the file)."""
+    return str(err) if isinstance(err, DataQualityError) else f"{type(err).__name__}: {err}"
+
+
+# A day's own problems: its delivery is bad, missing or changed since it landed. They fail that
+# day and the rest of a range goes on; anything else (a service down, a full disk) stops the run.
+DAY_ERRORS: tuple[type[BaseException], ...] = (DataQualityError, PermanentError, FileNotFoundError)
+
+
+def land_and_gate(uc: UseCase, days: list[str], lake: Lake) -> tuple[list[str], dict[str, str], dict[str, Any]]:
+    """Land and gate every day of ``days``: (the days that passed, day -> why it failed, day -> its gate result).
+
+    A day whose delivery is rejected (quarantined), missing or changed since it landed fails on
+    its own, named with its reason; the others go on.
+    """
+    good: list[str] = []
+    failed: dict[str, str] = {}
+    results: dict[str, Any] = {}
+    t0 = time.monotonic()
+    for i, ds in enumerate(days, 1):
+        try:
+            land_day(uc, ds, lake)
+            results[ds] = validate_raw(uc, ds, lake)
+            good.append(ds)
+        except DAY_ERRORS as e:
+            log.error("%s %s: day not published, the others go on:\n%s", uc.name, ds, day_failure(e))
+            failed[ds] = day_failure(e)
+        if len(days) > 1 and (i % 10 == 0 or i == len(days)):
+            log.info("%s: landed and gated %d of %d days (%d rejected) in %.0fs", uc.name, i, len(days),
+                     len(failed), time.monotonic() - t0)
+    return good, failed, results
+
+
+def publish_days(uc: UseCase, days: list[str], lake: Lake) -> tuple[dict[str, Any], dict[str, str]]:
+    """Gate and publish the staged outputs of each of ``days``: (day -> what it published, day -> why not)."""
+    published: dict[str, Any] = {}
+    failed: dict[str, str] = {}
+    for ds in days:
+        try:
+            published[ds] = validate_and_publish(uc, ds, lake)
+        except DAY_ERRORS as e:
+            failed[ds] = day_failure(e)
+    return published, failed
+
+
 def run_days(uc: UseCase | str, days: list[str], master: str = "local[2]",
              lake: Lake | None = None, spark: Any = None) -> dict[str, Any]:
-    """Land, gate, transform (one spark-submit for all days) and publish ``days`` in order.
+    """Land, gate, transform (one set-wise Spark pass for all days) and publish ``days``.
 
-    A day whose raw delivery fails its gate is quarantined and skipped; every other day is
-    transformed and published (a later day's trailing window then lacks the rejected delivery,
-    as it would lack a day the feed never sent). When any day failed, :class:`BackfillIncomplete`
-    is raised after the good days are published, naming each failed day and why. With ``spark``
-    (an open session) the transform runs on it instead of a spark-submit.
+    A day whose raw delivery fails its gate (or is missing, or changed since it landed) is
+    quarantined or named and skipped; every other day is transformed and published (a later day's
+    trailing window then lacks the rejected delivery, as it would lack a day the feed never sent).
+    When any day failed, :class:`BackfillIncomplete` is raised after the good days are published,
+    naming each failed day and why. With ``spark`` (an open session) the transform runs on it
+    instead of a spark-submit.
     """
     uc = load_usecase(uc) if isinstance(uc, str) else uc
     lake = lake or Lake.for_usecase(uc.name)
-    days = sorted(days)
-    failed: dict[str, str] = {}
+    days = sorted(set(days))
     with ExitStack() as locks:
         for ds in days:
             locks.enter_context(lake.day_lock(ds))
-        good = []
-        for ds in days:
-            land_day(uc, ds, lake)
-            try:
-                validate_raw(uc, ds, lake)
-                good.append(ds)
-            except DataQualityError as e:
-                log.error("%s %s: raw delivery rejected, day skipped:\n%s", uc.name, ds, e)
-                failed[ds] = str(e)
+        good, failed, _ = land_and_gate(uc, days, lake)
         published: dict[str, Any] = {}
         if good and spark is not None:
             from glideslope.etl.spark_job import stage_days
@@ -362,11 +406,8 @@ def run_days(uc: UseCase | str, days: list[str], master: str = "local[2]",
             stage_days(spark, uc.name, good, lake)
         elif good:
             transform(uc, good, master, lake)
-        for ds in good:
-            try:
-                published[ds] = validate_and_publish(uc, ds, lake)
-            except DataQualityError as e:
-                failed[ds] = str(e)
+        published, not_published = publish_days(uc, good, lake)
+        failed |= not_published
     if failed:
         raise BackfillIncomplete(published, failed)
     return published
