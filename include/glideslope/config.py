@@ -77,6 +77,9 @@ class SourceSpec(_Strict):
         "(quarantine the file), or quarantine only the bad rows, with their reason, and keep the rest.")
     max_bad_rows: float = Field(0.05, ge=0, le=1, description="quarantine_rows only: the largest share of a "
                                 "delivery's rows that may be quarantined; more rejects the delivery.")
+    every_night: bool = Field(True, description="daily only: false when the feed sends no file on nights without "
+                              "events (a sparse calendar); such a night is quiet, not a failed day. True: a missing "
+                              "file fails its day, naming the file.")
 
 
 class ScheduleSpec(_Strict):

@@ -16,7 +16,7 @@ import argparse
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, Literal
 
 from glideslope.errors import PermanentError
@@ -42,6 +42,15 @@ class EventRef:
     def ds(self) -> str | None:
         value = self.extra.get("ds")
         return str(value) if value else None
+
+    @property
+    def days(self) -> list[str]:
+        """Every day the event is about: a range run's event lists them in ``days``; a night's
+        names its one day in ``ds``."""
+        listed = self.extra.get("days")
+        if isinstance(listed, list | tuple) and listed:
+            return sorted({str(d) for d in listed})
+        return [self.ds] if self.ds else []
 
     def to_dict(self) -> dict[str, Any]:
         return {"asset": self.asset, "extra": dict(self.extra), "source": self.source, "timestamp": self.timestamp}
@@ -100,12 +109,17 @@ class RunRequest:
                                "trigger it with a logical date or set the 'ds' Param")
         return self.ds
 
+    def require_days(self) -> tuple[str, ...]:
+        """Every day of the run (a night's one day, or a range run's days)."""
+        self.require_ds()
+        return self.days
+
     def param(self, name: str, default: Any = None) -> Any:
         value = self.params.get(name)
         return default if value is None or value == "" else value
 
     def event_days(self) -> list[str]:
-        return sorted({d for d in (e.ds for e in self.events) if d})
+        return sorted({d for e in self.events for d in e.days})
 
     def event_reasons(self) -> list[str]:
         return [str(r) for e in self.events for r in (e.extra.get("reasons") or [])]
@@ -186,11 +200,22 @@ def from_arguments(args: argparse.Namespace) -> RunRequest:
                       run_id=args.run_id, events=tuple(EventRef.from_dict(e) for e in events), params=params)
 
 
+def day_range(start: Any, end: Any) -> tuple[str, ...]:
+    """The days ``start`` … ``end`` (both included) of a range run's Params."""
+    if not start or not end:
+        raise RequestError(f"a range run needs both Params start and end (got start={start!r}, end={end!r})")
+    first, last = date.fromisoformat(_check_day(start, "Param start")), date.fromisoformat(_check_day(end, "Param end"))
+    if last < first:
+        raise RequestError(f"Param end {last} is before Param start {first}")
+    return tuple((first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1))
+
+
 def build(usecase: str, *, run_type: str, run_id: str = "", logical_ds: str | None = None,
           params: Mapping[str, Any] | None = None, events: Sequence[EventRef] = ()) -> RunRequest:
     """The request of a run, from what Airflow says about it (the one place that decides).
 
-    Days: the ``ds`` Param, else the days the Asset events carry, else the run's logical day.
+    Days: the ``ds`` Param, else the range of the ``start``/``end`` Params (both days included),
+    else the days the Asset events carry, else the run's logical day.
     Trigger: from the run type (``asset_triggered`` -> asset, ``scheduled`` -> schedule,
     ``backfill_job`` -> backfill, anything else -> manual). Reason: the ``reason`` Param, else
     one sentence from the trigger and the events' own reasons.
@@ -198,10 +223,15 @@ def build(usecase: str, *, run_type: str, run_id: str = "", logical_ds: str | No
     params = {k: v for k, v in (params or {}).items() if v is not None}
     trigger: Trigger = {"asset_triggered": "asset", "scheduled": "schedule",
                         "backfill_job": "backfill", "backfill": "backfill"}.get(run_type.split(".")[-1].lower(), "manual")  # type: ignore[assignment]
+    if params.get("ds") and (params.get("start") or params.get("end")):
+        raise RequestError("Params ds and start/end contradict each other: give one day (ds) or a range "
+                           "(start and end)")
     if params.get("ds"):
         days: tuple[str, ...] = (_check_day(params["ds"], "Param ds"),)
+    elif params.get("start") or params.get("end"):
+        days = day_range(params.get("start"), params.get("end"))
     else:
-        event_days = tuple(sorted({d for d in (e.ds for e in events) if d}))
+        event_days = tuple(sorted({d for e in events for d in e.days}))
         days = event_days or ((logical_ds,) if logical_ds and trigger != "asset" else ())
     req = RunRequest(usecase, trigger, days, "", run_id, tuple(events), params)
     reason = str(params.get("reason") or "")

@@ -37,6 +37,12 @@ def dag_kwargs(uc: UseCase, stage: str, doc: str, **overrides: Any) -> dict[str,
     return kwargs
 
 
+def day_param(description: str) -> Any:
+    from airflow.sdk import Param
+
+    return Param(None, type=["null", "string"], format="date", description=description)
+
+
 def ds_param() -> Any:
     from airflow.sdk import Param
 

@@ -10,37 +10,48 @@ import pendulum
 
 from glideslope.airflow.assets import features_asset
 from glideslope.airflow.dagkit import dag_kwargs, ds_param
-from glideslope.airflow.request import DS_TEMPLATE, run_request
+from glideslope.airflow.request import run_request
 from glideslope.config import PROJECT_ROOT, UseCase, settings
 
 DOC = """\
-# {uc.name} — nightly ETL
+# {uc.name} — nightly ETL, and range runs
 
 {uc.description}
 
 **What it does, for logical day D** (nightly at `{uc.schedule.etl}`; the feed covers
-{uc.start_date} … {uc.end_date}; backfill with `airflow backfill create --dag-id {uc.name}__etl
---from-date … --to-date …`, or trigger one day with the `ds` Param):
+{uc.start_date} … {uc.end_date}), **or for every day of a range in one run** (trigger with the
+Params `start` and `end`: a year's history is one run and one set-wise Spark pass; one day with
+the `ds` Param):
 
-1. `land_raw_day` — the feed's files for D land in the append-only raw zone
+1. `land_raw_day` — the feed's files of each day land in the append-only raw zone
    (`raw/<source>/ds=D/`); a day that already landed is left untouched.
 2. `validate_raw_day` — Great Expectations checks schema, types, nulls, ranges and keys
-   (suites in `include/usecases/{uc.name}/quality/`).
+   (suites in `include/usecases/{uc.name}/quality/`) on the one reading of each file that the
+   transform will read.
 3. `transform_with_spark` — the use case's Spark transform builds the label table and the
-   feature tables (trailing windows use only days ≤ D) into a staging area: on a warm Spark
-   Connect server when `GLIDESLOPE_SPARK_CONNECT_CONN_ID` names one (`make up` starts one on
-   loopback), else `spark-submit spark_jobs/transform.py` on the Spark connection (`spark_default`).
-4. `validate_and_publish` — the outputs are checked, then published atomically to
+   feature tables of every gated day at once (trailing windows use only days ≤ D) into a
+   staging area, one file per day: on a warm Spark Connect server when
+   `GLIDESLOPE_SPARK_CONNECT_CONN_ID` names one (`make up` starts one on loopback), else
+   `spark-submit spark_jobs/transform.py` on the Spark connection (`spark_default`).
+4. `validate_and_publish` — each day's outputs are checked, then published atomically to
    `curated/<table>/ds=D/` and `features/<table>/ds=D/`, and the Asset `{uc.name}.features` is
-   updated, which schedules `{uc.name}__features`.
+   updated once, listing every published day, which schedules `{uc.name}__features` (and, after
+   it, scoring and monitoring catch up on those days).
+5. `check_every_day_published` — a range in which some day could not be published ends red here,
+   naming each such day and why; the other days were published and went downstream.
 
 **Inputs**: the feed (module `{uc.feed}.py`). **Outputs**: one Parquet file per table and day.
 
 **On failure**: a file that fails a gate is moved to `quarantine/` with `_reason.json` (nothing is
-deleted), the task fails with the file, column, rule and bad-row count, a `quarantine` alert goes
-out, and nothing downstream runs; the previous good partitions stay readable. A rerun of D gives
-byte-identical outputs.
+deleted), the day fails with the file, column, rule and bad-row count, and a `quarantine` alert
+goes out; in a range the other days go on. A night whose delivery fails stops there and nothing
+downstream runs; the previous good partitions stay readable. A rerun of D gives byte-identical
+outputs, whether D is rebuilt alone or inside a range.
 """
+
+
+# The days the raw gate passed, for spark-submit's arguments (a comma list).
+GATED_DAYS_TEMPLATE = "{{ ti.xcom_pull(task_ids='validate_raw_day')['days'] | join(',') }}"
 
 
 def _quarantine_alert(uc: UseCase, ds: str, err: Exception, context: Any) -> None:
@@ -73,41 +84,74 @@ def build_etl_dag(uc: UseCase) -> Any:
     from airflow.sdk import DAG, Metadata
     from airflow.sdk.exceptions import AirflowFailException
 
-    from glideslope.airflow.dagkit import task
+    from glideslope.airflow.dagkit import day_param, task
 
     name = uc.name
     end = uc.end_date
     with DAG(schedule=uc.schedule.etl, **dag_kwargs(
         uc, "etl", DOC,
-        # Backfills are explicit (`airflow backfill create`), so unpausing the DAG does not
-        # replay the whole feed at once.
+        # Backfills are explicit (a range run, or `airflow backfill create`), so unpausing the DAG
+        # does not replay the whole feed at once.
         catchup=False,
         end_date=pendulum.datetime(end.year, end.month, end.day, tz="UTC") if end else None,
-        params={"ds": ds_param()},
+        params={"ds": ds_param(),
+                "start": day_param("First day of a range run (with end): every day start … end in one run."),
+                "end": day_param("Last day of a range run (with start).")},
     )) as dag:
 
         @task(task_id="land_raw_day")
-        def land_raw_day(**context: Any) -> list[dict]:
+        def land_raw_day(**context: Any) -> dict:
             from glideslope.data.landing import land_day
+            from glideslope.etl.pipeline import DAY_ERRORS, day_failure
+            from glideslope.lake import Lake
 
-            return land_day(uc, run_request(name, context).require_ds())
+            days = list(run_request(name, context).require_days())
+            lake = Lake.for_usecase(name)
+            landed: dict[str, Any] = {}
+            failed: dict[str, str] = {}
+            for ds in days:
+                try:
+                    landed[ds] = land_day(uc, ds, lake)
+                except DAY_ERRORS as e:
+                    if len(days) == 1:
+                        raise  # a night: its own error, as it is
+                    failed[ds] = day_failure(e)
+            if not landed:
+                raise AirflowFailException(f"no day of {days[0]} … {days[-1]} could land:\n"
+                                           + "\n".join(f"  {d}: {why}" for d, why in failed.items()))
+            return {"days": sorted(landed), "failed": failed,
+                    "files": sum(len(v) for v in landed.values())}
 
         @task(task_id="validate_raw_day")
         def validate_raw_day(**context: Any) -> dict:
             from glideslope import lineage
             from glideslope.airflow.lineage import report
-            from glideslope.etl.pipeline import validate_raw
+            from glideslope.etl.pipeline import DAY_ERRORS, day_failure, validate_raw
             from glideslope.quality import DataQualityError
 
-            spec, ds = uc, run_request(name, context).require_ds()
-            try:
-                result = validate_raw(spec, ds)
-            except DataQualityError as e:
-                report(context, lineage.quarantined, spec, ds, e.reports, e.quarantined)
-                _quarantine_alert(spec, ds, e, context)
-                raise AirflowFailException(str(e)) from e  # bad data: retrying cannot help
-            report(context, lineage.raw_validation, spec, ds, result)
-            return result
+            landed = context["ti"].xcom_pull(task_ids="land_raw_day")
+            good: list[str] = []
+            failed: dict[str, str] = dict(landed["failed"])
+            for i, ds in enumerate(landed["days"], 1):
+                try:
+                    result = validate_raw(uc, ds)
+                except DataQualityError as e:
+                    report(context, lineage.quarantined, uc, ds, e.reports, e.quarantined)
+                    _quarantine_alert(uc, ds, e, context)
+                    failed[ds] = day_failure(e)
+                    continue
+                except DAY_ERRORS as e:
+                    failed[ds] = day_failure(e)
+                    continue
+                report(context, lineage.raw_validation, uc, ds, result)
+                good.append(ds)
+                if i % 20 == 0:
+                    print(f"gated {i} of {len(landed['days'])} days ({len(failed)} rejected)", flush=True)
+            if not good:  # bad data: retrying cannot help
+                raise AirflowFailException("\n".join(failed.values()) if len(failed) == 1 else
+                                           "no day passed the raw gate:\n" + "\n".join(
+                                               f"  {d}: {why}" for d, why in sorted(failed.items())))
+            return {"days": good, "failed": failed}
 
         connect_conn_id = settings().spark_connect_conn_id
         if connect_conn_id:
@@ -119,9 +163,9 @@ def build_etl_dag(uc: UseCase) -> Any:
 
                 from glideslope.etl.spark_job import run
 
-                ds = run_request(name, context).require_ds()
+                days = context["ti"].xcom_pull(task_ids="validate_raw_day")["days"]
                 url = SparkConnectHook(conn_id=connect_conn_id).get_connection_url()
-                return run(name, [ds], remote=url)
+                return run(name, days, remote=url)
 
             transform: Any = transform_with_spark()
         else:
@@ -133,7 +177,7 @@ def build_etl_dag(uc: UseCase) -> Any:
             transform = SparkSubmitOperator(  # noqa: AIR001 - one name for either form of the task
                 task_id="transform_with_spark",
                 application=str(PROJECT_ROOT / "spark_jobs" / "transform.py"),
-                application_args=["--usecase", name, "--ds", DS_TEMPLATE],
+                application_args=["--usecase", name, "--days", GATED_DAYS_TEMPLATE],
                 conn_id=settings().spark_conn_id,
                 name=f"{name}-etl",
                 spark_binary=str(bindir / "spark-submit"),
@@ -149,21 +193,53 @@ def build_etl_dag(uc: UseCase) -> Any:
         def validate_and_publish(**context: Any):  # type: ignore[no-untyped-def]
             from glideslope import lineage
             from glideslope.airflow.lineage import report
+            from glideslope.etl.pipeline import DAY_ERRORS, day_failure
             from glideslope.etl.pipeline import validate_and_publish as publish
             from glideslope.quality import DataQualityError
 
             req = run_request(name, context)
-            spec, ds = uc, req.require_ds()
-            try:
-                result = publish(spec, ds)
-            except DataQualityError as e:
-                report(context, lineage.quarantined, spec, ds, e.reports, e.quarantined)
-                _quarantine_alert(spec, ds, e, context)
-                raise AirflowFailException(str(e)) from e
-            report(context, lineage.publication, spec, ds, result)
-            yield Metadata(features, extra={"ds": ds, "outputs": {k: v["rows"] for k, v in result["outputs"].items()},
+            days = context["ti"].xcom_pull(task_ids="validate_raw_day")["days"]
+            published: dict[str, Any] = {}
+            failed: dict[str, str] = {}
+            for ds in days:
+                try:
+                    published[ds] = result = publish(uc, ds)
+                except DataQualityError as e:
+                    report(context, lineage.quarantined, uc, ds, e.reports, e.quarantined)
+                    _quarantine_alert(uc, ds, e, context)
+                    failed[ds] = day_failure(e)
+                    continue
+                except DAY_ERRORS as e:
+                    failed[ds] = day_failure(e)
+                    continue
+                report(context, lineage.publication, uc, ds, result)
+            if not published:
+                raise AirflowFailException("\n".join(failed.values()))
+            rows: dict[str, int] = {}
+            for result in published.values():
+                for out, v in result["outputs"].items():
+                    rows[out] = rows.get(out, 0) + v["rows"]
+            # One event for the whole run: downstream stages read every day it published from
+            # "days" (a night's event names its one day in "ds" as well). ADR 0016.
+            yield Metadata(features, extra={"ds": max(published), "days": sorted(published), "outputs": rows,
                                             "trigger": req.trigger, "run_id": req.run_id})
-            return result
+            return {"days": sorted(published), "failed": failed,
+                    **({"outputs": published[days[0]]["outputs"]} if len(days) == 1 else {})}
 
-        land_raw_day() >> validate_raw_day() >> transform >> validate_and_publish()
+        @task(task_id="check_every_day_published")
+        def check_every_day_published(**context: Any) -> dict:
+            """A range run that published some days but not all ends red, naming each day and why;
+            the days it did publish have gone downstream already."""
+            ti = context["ti"]
+            failed = {**ti.xcom_pull(task_ids="validate_raw_day")["failed"],
+                      **ti.xcom_pull(task_ids="validate_and_publish")["failed"]}
+            published = ti.xcom_pull(task_ids="validate_and_publish")["days"]
+            if failed:
+                total = len(published) + len(failed)
+                raise AirflowFailException(
+                    f"published {len(published)} of {total} days; could not publish {len(failed)}:\n"
+                    + "\n".join(f"  {d}: {why}" for d, why in sorted(failed.items())))
+            return {"published": len(published)}
+
+        land_raw_day() >> validate_raw_day() >> transform >> validate_and_publish() >> check_every_day_published()
     return dag

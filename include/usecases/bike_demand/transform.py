@@ -9,11 +9,13 @@ which decides leakage:
   America/New_York, in UTC). An hour of day X joins the latest row stamped <= its start, so it
   sees the rentals up to X-1 and never its own day's counts;
 * trailing windows (7 and 28 days) end at D and read only rentals dated <= D.
+
+``build(inputs, days)`` builds every day of a range at once (a night is the range of one day);
+each output row says its day in ``ds``.
 """
 
 from __future__ import annotations
 
-from datetime import date, timedelta
 from typing import Any
 
 from pyspark.sql import Column, DataFrame
@@ -57,48 +59,63 @@ def _hours(df: DataFrame) -> DataFrame:
     return out
 
 
-def build(inputs: Any, ds: str) -> dict[str, DataFrame]:
-    """Outputs for day ``ds``: {"curated/rentals", "curated/forecast", "features/<table>"}."""
-    day = date.fromisoformat(ds)
-    window_days = [(day - timedelta(days=i)).isoformat() for i in range(LOOKBACK_DAYS, -1, -1)]
-    stamp = F.to_utc_timestamp(F.lit((day + timedelta(days=1)).isoformat()).cast("timestamp"), LOCAL_TZ)
+def _rolled(df: DataFrame, date_col: str, days: list[str], span: int) -> DataFrame:
+    """``df`` repeated for every built day D whose trailing ``span``-day window holds its
+    ``date_col``, as column ``ds``; ``age`` = D - that date in days."""
+    return (df.withColumn("d", F.explode(F.sequence(date_col, F.date_add(date_col, span - 1))))
+            .withColumn("ds", F.date_format("d", "yyyy-MM-dd"))
+            .where(F.col("ds").isin(days))
+            .withColumn("age", F.datediff("d", date_col))
+            .drop("d"))
 
-    history = _hours(inputs.raw("rentals", window_days))
+
+def build(inputs: Any, days: list[str]) -> dict[str, DataFrame]:
+    """Outputs for ``days`` (each row's day in column ``ds``): {"curated/rentals",
+    "curated/forecast", "features/<table>"}.
+
+    Set-wise: the rentals of the days and of the 27 days before the first are read once; each
+    day's trailing statistics roll the hours (or the daily totals) of its window.
+    """
+    day_of = F.to_date("ds")
+    stamp = F.to_utc_timestamp(F.date_add(day_of, 1).cast("timestamp"), LOCAL_TZ)
+
+    history = _hours(inputs.raw("rentals", days, lookback_days=LOOKBACK_DAYS))
     for c in ("casual", "registered", "cnt"):
         history = history.withColumn(c, F.col(c).cast("int"))
-    # Only the rows of the window's days: a delivery that carried hours of another day is the
+    # Only the hours of the delivery's own day: a delivery that carried hours of another day is the
     # gate's business, never a reason to count them twice.
-    history = history.where(F.col("day").between(F.lit(window_days[0]).cast("date"), F.lit(ds).cast("date")))
-    today = history.where(F.col("day") == F.lit(ds).cast("date"))
-    rentals = today.select(*REQUEST, "casual", "registered", F.col("cnt").cast("double").alias("cnt"),
-                           F.lit(ds).alias("ds"))
-    tomorrow = (day + timedelta(days=1)).isoformat()
-    forecast = (_hours(inputs.raw("forecast", [ds])).where(F.col("day") == F.lit(tomorrow).cast("date"))
-                .select(*REQUEST, F.lit(ds).alias("ds")))
+    history = history.where(F.col("day") == day_of)
+    today = history.where(F.col("ds").isin(days))
+    rentals = today.select(*REQUEST, "casual", "registered", F.col("cnt").cast("double").alias("cnt"), "ds")
+    forecast = (_hours(inputs.raw("forecast", days)).where(F.col("day") == F.date_add(day_of, 1))
+                .select(*REQUEST, "ds"))
 
-    last7 = history.where(F.col("day") > F.lit((day - timedelta(days=7)).isoformat()).cast("date"))
-    slot_7 = last7.groupBy("slot").agg(F.avg("cnt").alias("slot_mean_cnt_7d"))
-    slot_28 = history.groupBy("slot").agg(
+    window = _rolled(history.drop("ds"), "day", days, LOOKBACK_DAYS + 1)
+    last7 = F.col("age") < 7
+    # percentile (exact), not percentile_approx: an approximation depends on the order rows
+    # arrive in, and a day must be the same bytes built alone or inside a range.
+    slot_demand = window.groupBy("ds", "slot").agg(
+        F.avg(F.when(last7, F.col("cnt"))).alias("slot_mean_cnt_7d"),
         F.avg("cnt").alias("slot_mean_cnt_28d"),
-        F.expr("percentile_approx(cnt, 0.9)").cast("double").alias("slot_p90_cnt_28d"),
+        F.expr("percentile(cnt, 0.9)").cast("double").alias("slot_p90_cnt_28d"),
         F.count("*").cast("long").alias("slot_hours_28d"),
     )
-    slot_demand = slot_28.join(slot_7, "slot", "left")
 
-    days_7 = last7.groupBy("day").agg(F.sum("cnt").alias("total"), F.sum("casual").alias("casual"))
-    daily_demand = (
-        days_7.agg(F.avg("total").cast("double").alias("daily_rentals_mean_7d"),
-                   (F.sum("casual") / F.sum("total")).cast("double").alias("casual_share_7d"))
-        .crossJoin(today.agg(F.sum("cnt").cast("double").alias("rentals_on_day")))
-        .withColumn("system", F.lit(SYSTEM))
+    totals = history.groupBy("day").agg(F.sum("cnt").alias("total"), F.sum("casual").alias("casual"))
+    week = _rolled(totals, "day", days, 7).groupBy("ds").agg(
+        F.avg("total").cast("double").alias("daily_rentals_mean_7d"),
+        (F.sum("casual") / F.sum("total")).cast("double").alias("casual_share_7d"),
+        F.sum(F.when(F.col("age") == 0, F.col("total"))).cast("double").alias("rentals_on_day"),
     )
+    every_day = inputs.spark.createDataFrame([(d,) for d in days], "ds string")
+    daily_demand = every_day.join(week, "ds", "left").withColumn("system", F.lit(SYSTEM))
 
-    def stamped(df: DataFrame, key: str) -> DataFrame:
-        return df.withColumn("event_timestamp", stamp).withColumn("created", stamp).orderBy(key)
+    def stamped(df: DataFrame) -> DataFrame:
+        return df.withColumn("event_timestamp", stamp).withColumn("created", stamp)
 
     return {
-        "curated/rentals": rentals.orderBy("hour_id"),
-        "curated/forecast": forecast.orderBy("hour_id"),
-        "features/slot_demand": stamped(slot_demand, "slot"),
-        "features/daily_demand": stamped(daily_demand, "system"),
+        "curated/rentals": rentals,
+        "curated/forecast": forecast,
+        "features/slot_demand": stamped(slot_demand),
+        "features/daily_demand": stamped(daily_demand),
     }
