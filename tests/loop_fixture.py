@@ -6,7 +6,7 @@ small window and a drift that really occurs in the data because the feed deliver
 :data:`SHIFT_FROM` on, the upstream system reports distances 2.5 times too long and departure
 hours six hours late (a unit and a time-zone change of the provider). The replay:
 
-- history 2013-05-20 … 2013-05-26 by an Airflow backfill of ``flights_e2e__etl``;
+- history 2013-05-20 … 2013-05-26 by one range run of ``flights_e2e__etl`` (Params start/end);
 - the first model, trained by hand with the deliberately weak ``dummy`` candidate;
 - night 05-27: quiet; night 05-28: the shifted delivery drifts → the monitor emits the drift
   Asset → the scheduler starts ``flights_e2e__train`` → the real candidates beat the dummy and

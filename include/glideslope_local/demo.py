@@ -5,8 +5,9 @@ scheduler, DAG processor, triggerer, LocalExecutor, the MLflow UI and the local 
 then drives it only as a data engineer would, through the REST API:
 
 1. unpauses the use case's DAGs (one per stage);
-2. starts an Airflow **backfill** of ``<uc>__etl`` over the history window; the scheduler runs
-   the ETL for each day and, from its Asset events, ``<uc>__features``;
+2. triggers ONE range run of ``<uc>__etl`` over the history window (Params ``start``/``end``: one
+   set-wise Spark pass, each day published as its own partition); the scheduler runs
+   ``<uc>__features`` from its Asset event, which lists every published day;
 3. triggers ``<uc>__train`` by hand for the first model (the only run a person starts besides
    the nightly ETL);
 4. for each replayed night creates the ``<uc>__etl`` run with that logical date. Everything
@@ -82,7 +83,8 @@ class Demo:
         self.cfg = settings()
         self.nights: list[Night] = []
         self.first_model: dict[str, Any] = {}
-        self.backfill_runs: list[dict[str, Any]] = []
+        self.history_run: dict[str, Any] = {}
+        self.history_published: list[str] = []
         self.timings: dict[str, list[float]] = {s: [] for s in STAGES}
 
     def dag(self, stage: str) -> str:
@@ -153,42 +155,26 @@ class Demo:
         self.say(f"Unpaused {', '.join(dags)}")
 
     def backfill(self) -> None:
+        """The history: ONE range run of ``<uc>__etl`` (Params start/end), one set-wise Spark pass."""
         days = days_between(self.args.history_start, self.args.history_end)
-        self.say(f"\n1. History: Airflow backfill of {self.dag('etl')} for {days[0]} … {days[-1]} ({len(days)} days)")
+        self.say(f"\n1. History: one range run of {self.dag('etl')} for {days[0]} … {days[-1]} ({len(days)} days, "
+                 "one Spark pass)")
         t0 = time.monotonic()
-        # Airflow creates a backfill's runs one by one and, when SQLite reports its writer lock
-        # busy, deletes them again and answers 503 — under a scheduler that may already have
-        # picked the first runs up. With the DAG paused for that moment the scheduler leaves the
-        # new runs alone, so a failed attempt is simply retried.
-        self.af.set_paused(self.dag("etl"), True)
-        try:
-            bf = self.af.backfill(self.dag("etl"), f"{days[0]}T00:00:00Z", f"{days[-1]}T23:59:59Z",
-                                  max_active_runs=self.args.backfill_parallel)
-        finally:
-            self.af.set_paused(self.dag("etl"), False)
-        seen: set[str] = set()
-
-        def progress() -> bool:
-            self.scheduler_alive()
-            runs = [r for r in self.af.runs(self.dag("etl"), run_type="backfill") if r.get("backfill_id") in
-                    (None, bf["id"])]
-            for r in runs:
-                if r["state"] in ("success", "failed") and r["dag_run_id"] not in seen:
-                    seen.add(r["dag_run_id"])
-                    self._line(r["logical_date"][:10], "etl", r)
-            self.backfill_runs = runs
-            done = self.af.get(f"/api/v2/backfills/{bf['id']}").get("completed_at")
-            return bool(done) and len(seen) >= len(runs)
-
-        until(f"backfill {bf['id']} of {self.dag('etl')} completed", progress, timeout=RUN_TIMEOUT_S * len(days),
-              every=2.0)
-        failed = [r["logical_date"][:10] for r in self.backfill_runs if r["state"] != "success"]
-        self.say(f"  backfill {bf['id']}: {len(self.backfill_runs) - len(failed)} of {len(self.backfill_runs)} days "
-                 f"succeeded in {time.monotonic() - t0:.0f}s" + (f"; failed: {', '.join(failed)}" if failed else ""))
-        if failed:
-            raise StoryError(f"backfill days failed: {', '.join(failed)} (see their runs in the UI)")
-        # The features DAG ran from the backfill's Asset events; wait until it has caught up.
-        self.wait_quiet(("features", "score"), since=bf["created_at"])
+        run = self.af.trigger(self.dag("etl"), conf={"start": days[0], "end": days[-1],
+                                                     "reason": f"demo history {days[0]} … {days[-1]}"})
+        final = self.wait_run(self.dag("etl"), run["dag_run_id"], RUN_TIMEOUT_S + 10 * len(days))
+        self.history_run = final
+        self.history_published = list((self.af.xcom(self.dag("etl"), run["dag_run_id"], "validate_and_publish")
+                                       or {}).get("days") or []) if final["state"] == "success" else []
+        self._line(f"{days[0]}…{days[-1]}", "etl", final, f"{len(self.history_published)} days published")
+        self.say(f"  range run {run['dag_run_id']}: {len(self.history_published)} of {len(days)} days published in "
+                 f"{time.monotonic() - t0:.0f}s")
+        if final["state"] != "success":
+            raise StoryError(f"the history's range run {run['dag_run_id']} of {self.dag('etl')} {final['state']} "
+                             "(its check_every_day_published task names the days; see the run in the UI)")
+        # The features DAG runs from the range run's one Asset event (every published day in it);
+        # wait until it and the scoring it causes have caught up.
+        self.wait_quiet(("features", "score"), since=run.get("queued_at") or "")
 
     def wait_quiet(self, stages: tuple[str, ...], since: str, grace: float = 8.0) -> None:
         """Until no run of ``stages`` is active and none was created for ``grace`` seconds."""
@@ -282,11 +268,10 @@ class Demo:
         problems: list[str] = []
         ok: list[str] = []
         history = days_between(self.args.history_start, self.args.history_end)
-        good = [r for r in self.backfill_runs if r["state"] == "success" and r["run_type"] == "backfill"]
-        if len(good) != len(history):
-            problems.append(f"the backfill made {len(good)} successful runs for {len(history)} history days")
+        if self.history_run.get("state") != "success" or self.history_published != history:
+            problems.append(f"the history's range run published {len(self.history_published)} of {len(history)} days")
         else:
-            ok.append(f"backfill: {len(good)} runs of run type backfill, all successful")
+            ok.append(f"history: one range run of {self.dag('etl')}, all {len(history)} days published")
 
         train_runs = {r["dag_run_id"]: r for r in self.af.runs(self.dag("train"))}
         drift_events = [e for e in self.af.asset_events(f"{self.uc.name}.drift")
@@ -426,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="glideslope demo", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--usecase", default=None, help="use case to replay (required when there is more than one)")
-    ap.add_argument("--history-start", help="first day of the backfilled history (default: the spec's demo section)")
+    ap.add_argument("--history-start", help="first day of the history (one range run) (default: the spec's demo section)")
     ap.add_argument("--history-end", help="last day of the history")
     ap.add_argument("--train-on", help="day whose labels end the first model's window")
     ap.add_argument("--first-night", help="first night replayed")
@@ -435,7 +420,6 @@ def main(argv: list[str] | None = None) -> int:
                     help="comma-separated candidates of the first model (default: the spec's), e.g. dummy")
     ap.add_argument("--first-model-window-days", type=int, default=None,
                     help="days of labels for the first model (default: training.window_days)")
-    ap.add_argument("--backfill-parallel", type=int, default=2, help="backfill runs at a time (max_active_runs)")
     ap.add_argument("--expect", action="append", default=None,
                     help="what the replay must show, repeatable: trigger=D, escalate=D, suppress=D, promotions=N "
                          "(default: the spec's demo.expect for the spec's own dates; nothing for others)")

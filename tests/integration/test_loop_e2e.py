@@ -43,10 +43,19 @@ def _days(a: str, b: str) -> list[str]:
     return days_between(a, b)
 
 
-def test_the_history_is_an_airflow_backfill_that_succeeded(loop: Replay):
-    runs = [r for r in loop.af.runs(loop.dag("etl")) if r["run_type"] == "backfill"]
-    assert sorted(r["logical_date"][:10] for r in runs) == _days(*HISTORY)
-    assert {r["state"] for r in runs} == {"success"}
+def test_the_history_is_one_range_run_whose_event_reaches_features(loop: Replay):
+    runs = [r for r in loop.af.runs(loop.dag("etl")) if (r.get("conf") or {}).get("start")]
+    assert len(runs) == 1 and runs[0]["state"] == "success", runs
+    run = runs[0]
+    assert (run["conf"]["start"], run["conf"]["end"]) == HISTORY
+    published = loop.af.xcom(loop.dag("etl"), run["dag_run_id"], "validate_and_publish")
+    assert published["days"] == _days(*HISTORY) and published["failed"] == {}
+    # One features event lists every day, and the features DAG materialized them all.
+    events = [e for e in loop.af.asset_events(f"{USECASE}.features") if e.get("source_run_id") == run["dag_run_id"]]
+    assert len(events) == 1 and events[0]["extra"]["days"] == _days(*HISTORY)
+    lake = loop.lake()
+    for day in _days(*HISTORY):
+        assert lake.exists(lake.features("carrier_stats", day)), day
 
 
 def test_every_downstream_run_was_created_by_the_scheduler_from_asset_events(loop: Replay):

@@ -215,14 +215,15 @@ def build_etl_dag(uc: UseCase) -> Any:
                 report(context, lineage.publication, uc, ds, result)
             if not published:
                 raise AirflowFailException("\n".join(failed.values()))
-            rows: dict[str, int] = {}
+            rows: dict[str, Any] = {}
             for result in published.values():
                 for out, v in result["outputs"].items():
                     rows[out] = rows.get(out, 0) + v["rows"]
             # One event for the whole run: downstream stages read every day it published from
             # "days" (a night's event names its one day in "ds" as well). ADR 0016.
-            yield Metadata(features, extra={"ds": max(published), "days": sorted(published), "outputs": rows,
-                                            "trigger": req.trigger, "run_id": req.run_id})
+            extra: dict[str, Any] = {"ds": max(published), "days": sorted(published), "outputs": rows,
+                                     "trigger": req.trigger, "run_id": req.run_id}
+            yield Metadata(features, extra=extra)
             return {"days": sorted(published), "failed": failed,
                     **({"outputs": published[days[0]]["outputs"]} if len(days) == 1 else {})}
 

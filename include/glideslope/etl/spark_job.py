@@ -29,10 +29,13 @@ DS_IN_PATH = r"/ds=(\d{4}-\d{2}-\d{2})/"
 
 
 def _days_back(days: list[str], lookback_days: int) -> list[str]:
-    """Every day from ``lookback_days`` before the first of ``days`` to the last of them."""
-    first = date.fromisoformat(min(days)) - timedelta(days=lookback_days)
-    last = date.fromisoformat(max(days))
-    return [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+    """Each of ``days`` and the ``lookback_days`` before it (a range with a rejected day in it
+    does not read that day's other files unless a later day's window does)."""
+    out: set[str] = set()
+    for d in days:
+        day = date.fromisoformat(d)
+        out.update((day - timedelta(days=i)).isoformat() for i in range(lookback_days + 1))
+    return sorted(out)
 
 
 def _ds_of(path: str) -> str | None:
@@ -73,7 +76,7 @@ class SparkInputs:
 
     def raw(self, source: str, days: list[str], lookback_days: int = 0) -> Any:
         """Every landed (and not quarantined) file of ``source`` for ``days`` and the
-        ``lookback_days`` before the first of them, with a ``ds`` column: the day each row was
+        ``lookback_days`` before each of them, with a ``ds`` column: the day each row was
         delivered for. Days with no file are skipped (a quiet night, a rejected delivery); with
         no file at all the frame is empty, with the columns of the source's suite.
         """
