@@ -27,8 +27,8 @@ the benchmark process's: the largest resident set of that process or any process
 ``benchmarks/scoring.py`` (P1) runs when its source takes ``--json``; until then, or when it
 writes no record, its row says so and the rest of the table stands.
 
-``--scale-full`` is passed to the benchmarks whose source takes it (``night_scale``: the 1M-row
-night, #18), and gives them the longer timeout of ``FULL_TIMEOUTS``.
+``--scale-full`` is passed to the benchmarks whose source takes it (#18: ``night_scale``, the
+1M-row night; ``year``, all of 2013), and gives them the longer timeout of ``FULL_TIMEOUTS``.
 
     python benchmarks/run.py [--quick | --scale-full] [--only parse,drift] [--timeout 600]
 """
@@ -48,10 +48,10 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 # In table order; each runs in its own process.
-BENCHMARKS = ["scoring", "parse", "etl", "drift", "materialize", "backfill", "range_etl", "night_scale"]
+BENCHMARKS = ["scoring", "parse", "etl", "drift", "materialize", "backfill", "range_etl", "night_scale", "year"]
 # Benchmarks that need more than ``--timeout`` (seconds): the #18 nights run a process per stage.
-TIMEOUTS = {"range_etl": 1800, "night_scale": 3600}
-FULL_TIMEOUTS = {"night_scale": 4 * 3600}  # the 1M-row night under --scale-full
+TIMEOUTS = {"range_etl": 1800, "night_scale": 3600, "year": 3600}
+FULL_TIMEOUTS = {"night_scale": 4 * 3600, "year": 4 * 3600}  # the 1M-row night, all of 2013
 HEADER = ["path", "rows", "ours s", "baseline s", "ratio", "goal", "met?", "peak RSS MB"]
 
 
@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=600, help="seconds per benchmark before it is killed "
                     f"(at least {TIMEOUTS} for those)")
     ap.add_argument("--scale-full", action="store_true",
-                    help="full sizes where a benchmark has them behind this flag (night_scale: the 1M-row night)")
+                    help="full sizes where a benchmark has them behind this flag (the 1M-row night, the year)")
     args = ap.parse_args(argv)
     names = [n for n in args.only.split(",") if n] or BENCHMARKS
     RESULTS.mkdir(parents=True, exist_ok=True)

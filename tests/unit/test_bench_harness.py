@@ -139,3 +139,24 @@ def test_the_night_rows_are_the_cost_curve_against_the_smallest_night_and_judge_
     assert land["met"] is False and "boom" in land["notes"]
     assert not any(r["path"].startswith("100k") and "without training" in r["path"] for r in rows), \
         "no night total from an incomplete night"
+
+
+year = _load("year")
+
+
+def test_the_year_etl_is_judged_against_five_minutes_only_on_the_whole_year():
+    history = [f"2013-01-{d:02d}" for d in range(1, 29)]
+    steps = [{"step": "etl", "wall_s": 240.0, "peak_rss_mb": 900.0, "rc": 0, "rows": 27_000},
+             {"step": "training", "wall_s": 80.0, "peak_rss_mb": 700.0, "rc": 0, "rows": 200_000,
+              "train_rows_available": 250_000, "max_rows": 200_000, "window": "2013-01-01..2013-01-28",
+              "champion": "promoted", "fit_s": 30.0},
+             {"step": "night", "wall_s": 60.0, "peak_rss_mb": 800.0, "rc": 1, "night": "2013-01-29", "error": "boom"}]
+    reduced = year.rows_for(steps, history, full=False)
+    assert reduced[0]["path"].startswith("year, reduced: 28 days") and reduced[0]["met"] is None
+    assert "fit on 200000 of 250000 rows" in reduced[1]["notes"] and reduced[1]["ratio"] is None
+    assert reduced[2]["met"] is False and "boom" in reduced[2]["notes"] and "2013-01-29" in reduced[2]["path"]
+    full = year.rows_for(steps, history, full=True)
+    assert full[0]["met"] is True and full[0]["ratio"] == 0.8, "240 s against the goal's 300 s"
+    assert year.rows_for([{**steps[0], "wall_s": 400.0}], history, full=True)[0]["met"] is False
+    cells = run.table_row(reduced[1], None)
+    assert cells[3] == "—" and cells[4] == "—", "no baseline: shown empty, not as 1.00×"
