@@ -151,7 +151,8 @@ def _keep_reading(lake: Lake, path: str, table: Any) -> str:
     return lake.parsed(path)
 
 
-def validate_raw(uc: UseCase, ds: str, lake: Lake | None = None) -> dict[str, Any]:
+def validate_raw(uc: UseCase, ds: str, lake: Lake | None = None,
+                 gated: dict[str, tuple[ValidationReport, Any]] | None = None) -> dict[str, Any]:
     """Gate day ``ds``'s raw files and the reference data in effect on ``ds``.
 
     Each file is first proven unchanged since it landed (its manifest checksum; a changed or
@@ -185,7 +186,10 @@ def validate_raw(uc: UseCase, ds: str, lake: Lake | None = None) -> dict[str, An
                 where[path] = (source.name, path.rsplit("/", 2)[1].split("=", 1)[1])
             data = read_checked(lake, path)
             suite = load_suite(uc, source.suite) if source.suite else None
-            report, parsed = validate_delivery(data, suite, path, day=day, null_markers=source.null_markers)
+            if gated and path in gated:  # a range's gate (gate_raw_days) judged this file already
+                report, parsed = gated[path]
+            else:
+                report, parsed = validate_delivery(data, suite, path, day=day, null_markers=source.null_markers)
             if not report.success and source.on_bad_rows == "quarantine_rows" and suite is not None:
                 cured = _quarantine_rows(lake, uc, source, ds, data, report, suite, parsed)
                 if cured is not None:
@@ -222,7 +226,7 @@ def spark_submit_command(uc: UseCase, days: list[str], master: str = "local[2]",
         str(bindir / "spark-submit"), "--master", master, "--deploy-mode", "client",
         "--name", f"{uc.name}-etl", "--driver-memory", "1g",
         *[a for k, v in conf.items() for a in ("--conf", f"{k}={v}")],
-        str(SPARK_JOB), "--usecase", uc.name, *[a for d in days for a in ("--ds", d)], *lake_args,
+        str(SPARK_JOB), "--usecase", uc.name, "--days", ",".join(days), *lake_args,
     ]
 
 
@@ -277,11 +281,13 @@ def _built_from(uc: UseCase, ds: str, lake: Lake) -> str:
     return ", ".join(lake.raw(s.name, ds) for s in uc.sources if s.kind == "daily")
 
 
-def validate_and_publish(uc: UseCase, ds: str, lake: Lake | None = None) -> dict[str, Any]:
+def validate_and_publish(uc: UseCase, ds: str, lake: Lake | None = None,
+                         gated: dict[str, ValidationReport] | None = None) -> dict[str, Any]:
     """Gate the staged outputs of ``ds``; publish all of them only if every one passes.
 
     A failure names the output, the day and the raw deliveries it was built from (not the staging
-    path), and the staged file goes to quarantine.
+    path), and the staged file goes to quarantine. ``gated`` holds reports of a range's gate
+    (:func:`gate_outputs`) for outputs already validated exactly as this day alone would be.
     """
     lake = lake or Lake.for_usecase(uc.name)
     with lake.day_lock(ds):
@@ -305,7 +311,7 @@ def validate_and_publish(uc: UseCase, ds: str, lake: Lake | None = None) -> dict
         check_outputs(uc, frames)  # a table a later stage cannot read fails here, naming it
         for out, frame in frames.items():
             label = labels[out]
-            report = validate_frame(frame, load_suite(uc, uc.output_suites[out]), label)
+            report = (gated or {}).get(out) or validate_frame(frame, load_suite(uc, uc.output_suites[out]), label)
             report.file = label
             reports[out] = report
         failed = [r for r in reports.values() if not r.success]
@@ -345,6 +351,73 @@ def day_failure(err: BaseException) -> str:
 DAY_ERRORS: tuple[type[BaseException], ...] = (DataQualityError, PermanentError, FileNotFoundError)
 
 
+def gate_raw_days(uc: UseCase, days: list[str], lake: Lake) -> dict[str, tuple[ValidationReport, Any]]:
+    """The raw gate of many landed days at once (file -> (report, its reading)), each file judged
+    exactly as it would be on its night (:mod:`glideslope.quality.batch`); a reference version in
+    effect on many days is validated once. :func:`validate_raw` then uses these instead of running
+    the suite again. A file that cannot be read here is left to :func:`validate_raw`, which names it.
+    """
+    from glideslope.data.landing import read_checked, reference_path
+    from glideslope.quality.batch import failing_days
+    from glideslope.quality.suites import text_expectations, value_expectations
+    from glideslope.quality.validate import (
+        cast_columns,
+        day_failures,
+        header_failures,
+        parse_delivery,
+        text_frame,
+        validate_delivery,
+        validate_parsed,
+    )
+
+    gated: dict[str, tuple[ValidationReport, Any]] = {}
+    if len(days) < 2:
+        return gated
+    for source in uc.sources:
+        suite = load_suite(uc, source.suite) if source.suite else None
+        if source.kind != "daily":
+            for path in sorted({reference_path(lake, source.name, ds) for ds in days}):
+                try:
+                    data = read_checked(lake, path)
+                except DAY_ERRORS:
+                    continue
+                gated[path] = validate_delivery(data, suite, path, null_markers=source.null_markers)
+            continue
+        if suite is None:
+            continue
+        parsed: dict[str, Any] = {}
+        files: dict[str, str] = {}
+        for ds in days:
+            path = lake.raw(source.name, ds)
+            try:
+                data = read_checked(lake, path)
+            except DAY_ERRORS:
+                continue
+            parsed[ds], files[ds] = parse_delivery(data, path, source.null_markers), path
+            del data
+        delivery_day = {ds: _delivery_day(ds, source.day_offset) for ds in parsed}
+        # Unreadable, misheaded or off-day files are validated on their own; the rest in batches.
+        suspects = {ds for ds, p in parsed.items() if p.table is None or p.failures
+                    or header_failures(p.header, suite, files[ds])}
+        text = {ds: text_frame(p.table) for ds, p in parsed.items() if ds not in suspects}
+        suspects |= {ds for ds, t in text.items() if day_failures(t, suite, files[ds], delivery_day[ds])}
+        rest = {ds: t for ds, t in text.items() if ds not in suspects}
+        flagged = failing_days(rest, text_expectations(suite), suite.name)
+        typed = {ds: cast_columns(t, suite) for ds, t in rest.items() if ds not in flagged}
+        flagged |= failing_days(typed, value_expectations(suite, typed=False), suite.name)
+        del text, rest, typed
+        for ds, p in parsed.items():
+            if ds in suspects or ds in flagged:
+                gated[files[ds]] = (validate_parsed(p, suite, files[ds], delivery_day[ds]), p)
+            else:
+                gated[files[ds]] = (ValidationReport(files[ds], suite.name, p.table.num_rows,
+                                                     evaluated=len(text_expectations(suite))
+                                                     + len(value_expectations(suite, typed=False))), p)
+        log.info("%s: raw gate of %s for %d days: %d validated on their own", uc.name, source.name, len(parsed),
+                 len(suspects | flagged))
+    return gated
+
+
 def land_and_gate(uc: UseCase, days: list[str], lake: Lake) -> tuple[list[str], dict[str, str], dict[str, Any]]:
     """Land and gate every day of ``days``: (the days that passed, day -> why it failed, day -> its gate result).
 
@@ -355,27 +428,72 @@ def land_and_gate(uc: UseCase, days: list[str], lake: Lake) -> tuple[list[str], 
     failed: dict[str, str] = {}
     results: dict[str, Any] = {}
     t0 = time.monotonic()
-    for i, ds in enumerate(days, 1):
+    landed = []
+    for ds in days:
         try:
             land_day(uc, ds, lake)
-            results[ds] = validate_raw(uc, ds, lake)
+            landed.append(ds)
+        except DAY_ERRORS as e:
+            log.error("%s %s: day not landed, the others go on:\n%s", uc.name, ds, day_failure(e))
+            failed[ds] = day_failure(e)
+    if len(days) > 1:
+        log.info("%s: landed %d of %d days in %.0fs", uc.name, len(landed), len(days), time.monotonic() - t0)
+    gated = gate_raw_days(uc, landed, lake)
+    for i, ds in enumerate(landed, 1):
+        try:
+            results[ds] = validate_raw(uc, ds, lake, gated)
             good.append(ds)
         except DAY_ERRORS as e:
             log.error("%s %s: day not published, the others go on:\n%s", uc.name, ds, day_failure(e))
             failed[ds] = day_failure(e)
-        if len(days) > 1 and (i % 10 == 0 or i == len(days)):
-            log.info("%s: landed and gated %d of %d days (%d rejected) in %.0fs", uc.name, i, len(days),
-                     len(failed), time.monotonic() - t0)
+        if len(landed) > 1 and (i % 20 == 0 or i == len(landed)):
+            log.info("%s: gated %d of %d days (%d rejected) in %.0fs", uc.name, i, len(landed), len(failed),
+                     time.monotonic() - t0)
     return good, failed, results
+
+
+def gate_outputs(uc: UseCase, days: list[str], lake: Lake) -> dict[str, dict[str, ValidationReport]]:
+    """The output gate of many days at once (day -> output -> report), each day judged exactly as
+    if alone (:mod:`glideslope.quality.batch`): a few GX runs per output instead of one per day."""
+    from glideslope.quality.batch import validate_by_day
+    from glideslope.quality.suites import value_expectations
+
+    out: dict[str, dict[str, ValidationReport]] = {ds: {} for ds in days}
+    if len(days) < 2:
+        return out  # a night: validate_and_publish runs the suite itself
+    for output, suite_file in uc.output_suites.items():
+        suite = load_suite(uc, suite_file)
+        frames = {}
+        for ds in days:
+            path = lake.staging(ds, output)
+            try:
+                frames[ds] = lake.read_parquet(path)
+            except Exception:  # noqa: BLE001 - missing or torn: validate_and_publish names it for that day
+                continue
+        labels = {ds: f"{uc.name} {output} of {ds}" for ds in frames}
+
+        def exact(ds: str, frames: dict[str, Any] = frames, suite: Suite = suite,
+                  labels: dict[str, str] = labels) -> ValidationReport:
+            return validate_frame(frames[ds], suite, labels[ds])
+
+        reports = validate_by_day(frames, value_expectations(suite, typed=True), suite.name, exact, labels)
+        for ds, report in reports.items():
+            out[ds][output] = report
+        del frames
+    return out
 
 
 def publish_days(uc: UseCase, days: list[str], lake: Lake) -> tuple[dict[str, Any], dict[str, str]]:
     """Gate and publish the staged outputs of each of ``days``: (day -> what it published, day -> why not)."""
     published: dict[str, Any] = {}
     failed: dict[str, str] = {}
+    t0 = time.monotonic()
+    gated = gate_outputs(uc, days, lake)
+    if len(days) > 1:
+        log.info("%s: output gate of %d days in %.0fs", uc.name, len(days), time.monotonic() - t0)
     for ds in days:
         try:
-            published[ds] = validate_and_publish(uc, ds, lake)
+            published[ds] = validate_and_publish(uc, ds, lake, gated.get(ds))
         except DAY_ERRORS as e:
             failed[ds] = day_failure(e)
     return published, failed

@@ -8,6 +8,7 @@ A suite file (``include/usecases/<uc>/quality/<name>.yaml``)::
       distance: {type: int, not_null: true, min: 1, max: 6000}
       tailnum: {type: str}               # declared, nullable
       temp: {type: float, max_null_share: 0.5}   # at most half of the rows may lack a value
+      plane_age: {type: float, min_null_share: 0.02, max_null_share: 0.5}  # output: some unknown, not most
     unique: [[year, month, day, carrier, flight, origin, dest, sched_dep_time]]
     mean: {wx_temp_mean: {min: -20, max: 110}}
     day: [year, month, day]              # raw only: every row is dated on the delivery's day
@@ -48,6 +49,9 @@ class ColumnRule(BaseModel):
     regex: str | None = None
     values: list[Any] | None = Field(None, description="Allowed values (a closed set).")
     max_null_share: float | None = Field(None, ge=0, le=1, description="Most rows (a share) that may be null.")
+    min_null_share: float | None = Field(None, ge=0, le=1, description="Fewest rows (a share) that must be null: "
+                                         "a feature that is legitimately missing for some rows (an unknown "
+                                         "plane) and has no nulls at all was invented by the transform.")
 
 
 class Range(BaseModel):
@@ -127,6 +131,8 @@ def value_expectations(suite: Suite, typed: bool) -> list[Any]:
                 out.append(gxe.ExpectColumnValuesToNotBeNull(column=col))
             elif rule.max_null_share is not None:
                 out.append(gxe.ExpectColumnValuesToNotBeNull(column=col, mostly=1 - rule.max_null_share))
+            if rule.min_null_share:
+                out.append(gxe.ExpectColumnValuesToBeNull(column=col, mostly=rule.min_null_share))
             if rule.regex:  # a typed string column keeps its pattern (raw text is checked earlier)
                 out.append(gxe.ExpectColumnValuesToMatchRegex(column=col, regex=rule.regex))
         if rule.min is not None or rule.max is not None:

@@ -122,6 +122,9 @@ def run_expectations(df: Any, expectations: list[Any], file: str, suite_name: st
             examples = [res.get("observed_value")]
         elif cfg.type == "expect_column_values_to_not_be_null" and cfg.kwargs.get("mostly") is not None:
             rule += f" (observed {res.get('unexpected_percent', 0):.0f}% null)"
+        elif cfg.type == "expect_column_values_to_be_null":
+            rule += (f" (observed {100 - res.get('unexpected_percent', 0):.0f}% null: a feature that is missing for "
+                     "some rows has values for all of them, so the transform invented them)")
         report.failures.append(Failure(file, cfg.kwargs.get("column") or _cols(cfg), rule, count, examples))
     ctx.suites.delete(suite.name)
     ctx.data_sources.delete(f"src_{key}")

@@ -63,7 +63,7 @@ def package_data_dir() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "data"
 
 
-@lru_cache(maxsize=1)
+@lru_cache(maxsize=4)  # flights, weather, planes, airlines: each read once per process
 def _table(name: str) -> pd.DataFrame:
     suffix = ".csv.zip" if name == "flights" else ".csv"
     return pd.read_csv(package_data_dir() / f"{name}{suffix}", dtype=str, keep_default_na=False)
