@@ -97,3 +97,23 @@ def test_params_reach_the_plan_and_the_plan_round_trips():
     assert (plan.ds, plan.candidates, plan.window_days, plan.holdout_days) == ("2013-05-31", ("dummy",), 10, 2)
     assert plan.reason == "weak on purpose"
     assert TrainingPlan.from_summary(plan.summary()) == plan
+
+
+def test_a_range_run_is_every_day_from_start_to_end():
+    req = build("flight_delay", run_type="manual", logical_ds=None, params={"start": "2013-02-27", "end": "2013-03-02"})
+    assert req.days == ("2013-02-27", "2013-02-28", "2013-03-01", "2013-03-02")
+    assert req.require_days() == req.days and req.ds == "2013-03-02"
+    with pytest.raises(RequestError, match="Param end 2013-02-01 is before Param start 2013-02-27"):
+        build("flight_delay", run_type="manual", params={"start": "2013-02-27", "end": "2013-02-01"})
+    with pytest.raises(RequestError, match="needs both Params start and end"):
+        build("flight_delay", run_type="manual", params={"start": "2013-02-27"})
+    with pytest.raises(RequestError, match="contradict"):
+        build("flight_delay", run_type="manual", params={"ds": "2013-02-27", "start": "2013-02-27", "end": "2013-03-01"})
+
+
+def test_a_range_runs_event_hands_every_published_day_downstream():
+    event = EventRef("flight_delay.features", {"ds": "2013-03-02", "days": ["2013-03-01", "2013-02-28", "2013-03-02"]})
+    night = EventRef("flight_delay.features", {"ds": "2013-03-05"})
+    req = build("flight_delay", run_type="asset_triggered", events=[event, night])
+    assert req.event_days() == ["2013-02-28", "2013-03-01", "2013-03-02", "2013-03-05"]
+    assert req.days == ("2013-02-28", "2013-03-01", "2013-03-02", "2013-03-05")
