@@ -73,13 +73,16 @@ def deliveries(draw: Any) -> dict[str, Any]:
 
 def write(d: dict[str, Any]) -> tuple[bytes, str | None]:
     """The delivery's bytes, and the text as written (None when the encoding cannot write it)."""
-    buf = io.StringIO()
-    w = csv.writer(buf, quoting=d["quoting"], lineterminator=d["line_end"])
-    w.writerow(d["names"])
     null_text = d["markers"][0]
-    for row in d["rows"]:
-        w.writerow([null_text if c is None else c for c in row])
-    text = buf.getvalue()
+
+    def line(cells: list[str]) -> str:
+        # As RFC 4180 writers do, a field holding CR or LF is quoted whatever the file's line end
+        # (Python's writer quotes only the characters of its own lineterminator).
+        buf = io.StringIO()
+        csv.writer(buf, quoting=d["quoting"], lineterminator="\r\n").writerow(cells)
+        return buf.getvalue()[:-2] + d["line_end"]
+
+    text = line(d["names"]) + "".join(line([null_text if c is None else c for c in row]) for row in d["rows"])
     try:
         data = text.encode(d["encoding"], errors="strict")
     except UnicodeEncodeError:
