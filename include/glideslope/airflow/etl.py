@@ -71,6 +71,38 @@ def _quarantine_alert(uc: UseCase, ds: str, err: Exception, context: Any) -> Non
         logging.getLogger(__name__).exception("could not send the quarantine alert for %s %s", uc.name, ds)
 
 
+def _day_by_day(uc: UseCase, days: list[str], context: Any, done_event: Any,
+                step: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    """``step(ds)`` for each of ``days``: (day -> its result, day -> why it failed).
+
+    A day whose data fails a gate is reported to lineage as quarantined and alerted; a day whose
+    delivery is missing or changed is named; either way the other days go on. A day that passes
+    is reported with ``done_event`` (a glideslope.lineage event builder).
+    """
+    from glideslope import lineage
+    from glideslope.airflow.lineage import report
+    from glideslope.etl.pipeline import DAY_ERRORS, day_failure
+    from glideslope.quality import DataQualityError
+
+    done: dict[str, Any] = {}
+    failed: dict[str, str] = {}
+    for i, ds in enumerate(days, 1):
+        try:
+            done[ds] = result = step(ds)
+        except DataQualityError as e:
+            report(context, lineage.quarantined, uc, ds, e.reports, e.quarantined)
+            _quarantine_alert(uc, ds, e, context)
+            failed[ds] = day_failure(e)
+            continue
+        except DAY_ERRORS as e:
+            failed[ds] = day_failure(e)
+            continue
+        report(context, done_event, uc, ds, result)
+        if len(days) > 1 and (i % 20 == 0 or i == len(days)):
+            print(f"{i} of {len(days)} days done ({len(failed)} failed)", flush=True)
+    return done, failed
+
+
 def _spark_conf() -> dict[str, str]:
     conf = {"spark.pyspark.python": sys.executable}
     if settings().profile == "embedded":  # one machine: keep the driver on loopback
@@ -125,28 +157,16 @@ def build_etl_dag(uc: UseCase) -> Any:
         @task(task_id="validate_raw_day")
         def validate_raw_day(**context: Any) -> dict:
             from glideslope import lineage
-            from glideslope.airflow.lineage import report
-            from glideslope.etl.pipeline import DAY_ERRORS, day_failure, validate_raw
-            from glideslope.quality import DataQualityError
+            from glideslope.etl.pipeline import gate_raw_days, validate_raw
+            from glideslope.lake import Lake
 
             landed = context["ti"].xcom_pull(task_ids="land_raw_day")
-            good: list[str] = []
-            failed: dict[str, str] = dict(landed["failed"])
-            for i, ds in enumerate(landed["days"], 1):
-                try:
-                    result = validate_raw(uc, ds)
-                except DataQualityError as e:
-                    report(context, lineage.quarantined, uc, ds, e.reports, e.quarantined)
-                    _quarantine_alert(uc, ds, e, context)
-                    failed[ds] = day_failure(e)
-                    continue
-                except DAY_ERRORS as e:
-                    failed[ds] = day_failure(e)
-                    continue
-                report(context, lineage.raw_validation, uc, ds, result)
-                good.append(ds)
-                if i % 20 == 0:
-                    print(f"gated {i} of {len(landed['days'])} days ({len(failed)} rejected)", flush=True)
+            lake = Lake.for_usecase(name)
+            gated = gate_raw_days(uc, landed["days"], lake)  # a range: a few GX runs for all its days
+            passed, failed = _day_by_day(uc, landed["days"], context, lineage.raw_validation,
+                                         lambda ds: validate_raw(uc, ds, lake, gated))
+            failed = {**landed["failed"], **failed}
+            good = sorted(passed)
             if not good:  # bad data: retrying cannot help
                 raise AirflowFailException("\n".join(failed.values()) if len(failed) == 1 else
                                            "no day passed the raw gate:\n" + "\n".join(
@@ -192,27 +212,16 @@ def build_etl_dag(uc: UseCase) -> Any:
         @task(task_id="validate_and_publish", outlets=[features])
         def validate_and_publish(**context: Any):  # type: ignore[no-untyped-def]
             from glideslope import lineage
-            from glideslope.airflow.lineage import report
-            from glideslope.etl.pipeline import DAY_ERRORS, day_failure
+            from glideslope.etl.pipeline import gate_outputs
             from glideslope.etl.pipeline import validate_and_publish as publish
-            from glideslope.quality import DataQualityError
+            from glideslope.lake import Lake
 
             req = run_request(name, context)
             days = context["ti"].xcom_pull(task_ids="validate_raw_day")["days"]
-            published: dict[str, Any] = {}
-            failed: dict[str, str] = {}
-            for ds in days:
-                try:
-                    published[ds] = result = publish(uc, ds)
-                except DataQualityError as e:
-                    report(context, lineage.quarantined, uc, ds, e.reports, e.quarantined)
-                    _quarantine_alert(uc, ds, e, context)
-                    failed[ds] = day_failure(e)
-                    continue
-                except DAY_ERRORS as e:
-                    failed[ds] = day_failure(e)
-                    continue
-                report(context, lineage.publication, uc, ds, result)
+            lake = Lake.for_usecase(name)
+            gated = gate_outputs(uc, days, lake)  # a range: a few GX runs per output for all its days
+            published, failed = _day_by_day(uc, days, context, lineage.publication,
+                                            lambda ds: publish(uc, ds, lake, gated.get(ds)))
             if not published:
                 raise AirflowFailException("\n".join(failed.values()))
             rows: dict[str, Any] = {}
