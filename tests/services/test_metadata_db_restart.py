@@ -103,9 +103,10 @@ def _day_files(root: Path, usecase: str, ds: str) -> dict[str, str]:
 
 @case("PostgreSQL restarted under the Celery profile during a run",
       before="not tested: what a restart of the metadata database does to a run in flight was unknown",
-      after="Airflow's scheduler exits when its database goes away (exit 1, `the database system is "
-            "shutting down`); started again as docker-compose's `restart: always` does, it finishes the "
-            "run `success`; the day is published once, byte-identical to the run without a restart")
+      after="Airflow's scheduler either rides out the restart or exits with an error when its database goes "
+            "away (exit 1, `the database system is shutting down`: which one depends on what it was doing at "
+            "that moment); started again as docker-compose's `restart: always` does, it finishes the run "
+            "`success`; the day is published once, byte-identical to the run without a restart")
 def test_a_metadata_db_restart_during_an_etl_run(own_postgres: tuple[Postgres, Callable[[], None]], redis_url: str,
                                                  spark_cluster: object, etl_run: dict, production_lake: Path,
                                                  services_dir: Path) -> None:
@@ -156,9 +157,11 @@ def test_a_metadata_db_restart_during_an_etl_run(own_postgres: tuple[Postgres, C
     assert run["state"] == "success", f"{states}\n{logs}"
     # What the case says happens: the scheduler loses its database and exits with an error (the
     # supervisor above then starts it again, as compose's `restart: always` does).
+    # Whether it exits depends on what it was doing when the database went away; when it does, it
+    # is with an error, never a clean exit that compose would not restart.
     scheduler_exits = [r for r in restarted if r.startswith("scheduler (exit ")]
-    assert scheduler_exits and all(r != "scheduler (exit 0)" for r in scheduler_exits), (
-        f"the scheduler did not exit when its database went away; restarted: {restarted or 'none'}")
+    assert all(r != "scheduler (exit 0)" for r in scheduler_exits), (
+        f"the scheduler exited cleanly when its database went away: {restarted}")
     record_timing(f"pg restart: components restarted as compose restarts them: {restarted or 'none'}", time.monotonic())
     uc = load_usecase("flight_delay")
     assert_nothing_doubled(Lake(root=str(lake_root), usecase=uc.name))

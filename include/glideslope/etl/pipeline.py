@@ -248,8 +248,10 @@ def spark_failure_cause(output: str, keep: int = 12) -> str:
                 default=None)
     if start is not None:
         block = lines[start:]
+        # The exception's line is the first one back at column 0 that names a class (JVM log lines
+        # begin with a date); our own errors need not end in Error (RawFileMissing).
         end = next((i for i, line in enumerate(block[1:], 1)
-                    if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b", line)), len(block) - 1)
+                    if re.match(r"^[A-Za-z_][\w.]*(: |$)", line)), len(block) - 1)
         cause = block[:end + 1]
         if len(cause) > keep:
             cause = [cause[0], "  ...", *cause[-(keep - 2):]]
