@@ -15,7 +15,8 @@ from glideslope.lake import Lake
 
 pytestmark = pytest.mark.services
 
-ETL_TASKS = {"land_raw_day", "validate_raw_day", "transform_with_spark", "validate_and_publish"}
+ETL_TASKS = {"land_raw_day", "validate_raw_day", "transform_with_spark", "validate_and_publish",
+             "check_every_day_published"}
 
 
 def test_etl_day_succeeds_on_celery(etl_run, production_lake):
