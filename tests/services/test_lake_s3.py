@@ -154,7 +154,7 @@ def s3_lake(s3) -> Lake:
 def test_landing_and_raw_gate_on_s3(s3, s3_lake, timing):
     import time
 
-    from glideslope.data.landing import land_day
+    from glideslope.data.landing import land_day, record
     from glideslope.etl.pipeline import validate_raw
     from glideslope.quality import DataQualityError
     from glideslope.usecase_modules import load_module
@@ -177,6 +177,7 @@ def test_landing_and_raw_gate_on_s3(s3, s3_lake, timing):
             df.loc[0, "origin"] = "BOS"
             data = df.to_csv(index=False).encode()
         lake.publish_bytes(lake.raw(name, bad_day), data)
+        record(lake, lake.raw(name, bad_day), data)  # landed as landing records it (the manifest)
     with pytest.raises(DataQualityError, match="origin"):
         validate_raw(uc, bad_day, lake)
     (qdir,) = lake.quarantined("flights", bad_day)
