@@ -30,9 +30,10 @@ def test_cluster_partition_equals_local(etl_run, spark_cluster, production_lake,
     apps = [a for a in spark_cluster.applications() if a["name"] == f"{uc.name}-etl"]
     assert apps and apps[0]["state"] == "FINISHED", f"no finished {uc.name}-etl app on {spark_cluster.master_url}"
 
-    # The same raw inputs (copied, so only the Spark step differs), transformed with local[*].
+    # The same raw inputs and the gate's readings of them, with the manifest that proves them
+    # (copied, so only the Spark step differs), transformed with local[*].
     local_root = tmp_path / "lake-local"
-    for zone in ("raw", "reference"):
+    for zone in ("raw", "reference", "_manifest"):
         shutil.copytree(production_lake / uc.name / zone, local_root / uc.name / zone)
     # spark_jobs/transform.py reads the lake root from the environment, like every stage.
     monkeypatch.setenv("GLIDESLOPE_LAKE_ROOT", str(local_root))
