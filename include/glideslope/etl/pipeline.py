@@ -404,17 +404,17 @@ def gate_raw_days(uc: UseCase, days: list[str], lake: Lake) -> dict[str, tuple[V
         text = {ds: text_frame(p.table) for ds, p in parsed.items() if ds not in suspects}
         suspects |= {ds for ds, t in text.items() if day_failures(t, suite, files[ds], delivery_day[ds])}
         rest = {ds: t for ds, t in text.items() if ds not in suspects}
-        flagged = failing_days(rest, text_expectations(suite), suite.name)
+        text_rules, value_rules = text_expectations(suite), value_expectations(suite, typed=False)
+        flagged = failing_days(rest, text_rules, suite.name)
         typed = {ds: cast_columns(t, suite) for ds, t in rest.items() if ds not in flagged}
-        flagged |= failing_days(typed, value_expectations(suite, typed=False), suite.name)
+        flagged |= failing_days(typed, value_rules, suite.name)
         del text, rest, typed
         for ds, p in parsed.items():
             if ds in suspects or ds in flagged:
                 gated[files[ds]] = (validate_parsed(p, suite, files[ds], delivery_day[ds]), p)
             else:
                 gated[files[ds]] = (ValidationReport(files[ds], suite.name, p.table.num_rows,
-                                                     evaluated=len(text_expectations(suite))
-                                                     + len(value_expectations(suite, typed=False))), p)
+                                                     evaluated=len(text_rules) + len(value_rules)), p)
         log.info("%s: raw gate of %s for %d days: %d validated on their own", uc.name, source.name, len(parsed),
                  len(suspects | flagged))
     return gated
